@@ -1,0 +1,107 @@
+"""The `onnxcost` command line. Exit codes: 0 ok, 1 over budget / regression, 2 bad input, 3 bug."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .analyzer import analyze as run_analysis
+from .cli_options import model_options
+from .errors import OnnxCostError
+from .render import FORMATS, render
+
+
+class _Group(click.Group):
+    """Turns every OnnxCostError into one line on stderr and exit code 2; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OnnxCostError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except RecursionError:
+            click.echo("error: model nested too deeply to analyse", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory while analysing the model", err=True)
+            sys.exit(2)
+        except Exception as e:
+            if os.environ.get("ONNXCOST_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report it; "
+                "ONNXCOST_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(3)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="onnxcost")
+def main() -> None:
+    """What an ONNX model costs, without running it.
+
+    FLOPs and MACs, parameters and size by dtype, activation memory (total and peak),
+    memory traffic, and roofline latency on a named device. Exit codes: 0 ok,
+    1 over budget or regression (check, diff), 2 bad input or usage, 3 internal error.
+    """
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Print, or write to FILE (never beside the model unless the user named that path)."""
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+@model_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table and markdown for people; json (the stable contract) and csv (one row per node) for machines.",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--per-node", is_flag=True, help="List every node, not just the top ones.")
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many of the costliest nodes to list.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 2) on anything the totals could not count: uncounted ops, unresolved "
+    "shapes, missing external data, any warning.",
+)
+def analyze(
+    model: str,
+    dims: dict[str, int],
+    input_shapes: dict[str, list[int]],
+    fmt: str,
+    output: str | None,
+    per_node: bool,
+    top: int,
+    strict: bool,
+) -> None:
+    """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
+    report = run_analysis(model, dims=dims, input_shapes=input_shapes, strict=strict)
+    write_output(render(report, fmt, per_node=per_node, top=top), output)

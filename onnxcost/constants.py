@@ -1,0 +1,44 @@
+"""Values of small constant tensors, for rules that need them (trip counts, axes, shapes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from .loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
+
+
+class ConstantValues:
+    """Lazy name -> numpy value for initializers and Constant outputs small enough to keep."""
+
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self._tensors: dict[str, onnx.TensorProto] = {}
+        for g in iter_graphs(graph):
+            for t in g.initializer:
+                self._tensors[t.name] = t
+            for node in g.node:
+                if node.op_type == "Constant" and node.output:
+                    for a in node.attribute:
+                        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                            self._tensors[node.output[0]] = a.t
+        self._cache: dict[str, np.ndarray | None] = {}
+
+    def __call__(self, name: str) -> np.ndarray | None:
+        if name not in self._cache:
+            self._cache[name] = self._load(name)
+        return self._cache[name]
+
+    def _load(self, name: str) -> np.ndarray | None:
+        t = self._tensors.get(name)
+        if t is None or t.data_location == onnx.TensorProto.EXTERNAL:
+            return None
+        n = 1
+        for d in t.dims:
+            n *= d
+        if n > SMALL_CONSTANT_ELEMENTS:
+            return None  # payload was dropped at load: never materialise weights
+        try:
+            return numpy_helper.to_array(t)
+        except Exception:  # a malformed payload: the value is simply unknown
+            return None

@@ -1,0 +1,187 @@
+"""Render a Report for people (table, markdown) and machines (json, csv). The core never prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from .report import Report
+from .units import format_bytes, format_count, format_seconds
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
+    """Align text columns; numbers (cells starting with a digit, sign or '≥') align right."""
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        out = []
+        for c, w in zip(cells, widths, strict=True):
+            numeric = c.lstrip("≥ +-")[:1].isdigit()
+            out.append(c.rjust(w) if numeric else c.ljust(w))
+        return "  ".join(out).rstrip()
+
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
+
+
+def _shape(shape: list | None) -> str:
+    return (
+        "?" if shape is None else "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+    )
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=2) + "\n"
+    if fmt == "csv":
+        return _csv(report)
+    return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)
+
+
+def _csv(report: Report) -> str:
+    buf = io.StringIO()
+    cols = [
+        "name", "op_type", "domain", "status", "macs", "flops", "bytes_read", "bytes_written",
+        "memory_traffic_bytes", "compute_dtype", "output_shapes",
+    ]  # fmt: skip
+    roofline = report.hardware is not None
+    if roofline:
+        cols += ["latency_s", "bound", "intensity"]
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    for n in report.nodes:
+        d = n.to_dict()
+        d["output_shapes"] = ";".join(_shape(s) for s in n.output_shapes)
+        w.writerow(["" if d.get(c) is None else d[c] for c in cols])
+    return buf.getvalue()
+
+
+def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
+    t = report.totals
+    lb = "≥ " if t.lower_bound else ""
+    h = "## " if markdown else ""
+    out: list[str] = []
+    m = report.model
+    out.append(f"{h}onnxcost: {m.get('path') or m.get('graph_name') or 'model'}")
+    opsets = ", ".join(f"{k} {v}" for k, v in m.get("opsets", {}).items())
+    out.append(
+        f"graph {m.get('graph_name')!r}, producer {m.get('producer') or '?'}, opsets: {opsets}"
+    )
+    io_rows = [["input", i.name, i.dtype, _shape(i.shape)] for i in report.inputs]
+    io_rows += [["output", o.name, o.dtype, _shape(o.shape)] for o in report.outputs]
+    if report.dims:
+        out.append("dims: " + ", ".join(f"{k}={v}" for k, v in report.dims.items()))
+    out += ["", table(["", "tensor", "dtype", "shape"], io_rows, markdown)]
+
+    peak_at = f" at {report.memory.peak_node}" if report.memory.peak_node else ""
+    sizes = ", ".join(
+        f"{p.dtype}: {format_count(p.params)} ({format_bytes(p.bytes)})"
+        for p in report.params_by_dtype
+    )
+    rows = [
+        ["MACs", f"{lb}{format_count(t.macs)}", f"{t.macs:,}"],
+        ["FLOPs", f"{lb}{format_count(t.flops)}", f"{t.flops:,}"],
+        ["parameters", format_count(t.params), f"{t.params:,}" + (f"  ({sizes})" if sizes else "")],
+        ["model size (weights)", format_bytes(t.weight_bytes), f"{t.weight_bytes:,} bytes"],
+        ["activations, total", f"{lb}{format_count(t.activations_total)}", f"elements, {format_bytes(t.activations_total_bytes)}"],
+        ["activations, peak", f"{lb}{format_count(t.activations_peak)}", f"elements, {format_bytes(t.activations_peak_bytes)}{peak_at}"],
+        ["peak memory estimate", f"{lb}{format_bytes(t.peak_memory_bytes)}", "weights + peak activations"],
+        ["memory traffic", f"{lb}{format_bytes(t.memory_traffic_bytes)}", "bytes read + written, all nodes"],
+    ]  # fmt: skip
+    mp = report.memory
+    if mp.best_schedule != "file":
+        rows.append(["peak, best order found", format_bytes(mp.best_peak_bytes), f"{mp.best_schedule} schedule, bottleneck {mp.best_peak_node}"])  # fmt: skip
+    if t.latency_s is not None:
+        dev = (report.hardware or {}).get("device", "device")
+        rows.append(["latency (roofline)", format_seconds(t.latency_s), f"sum of nodes on {dev}"])
+        rows.append(
+            ["latency bound", format_seconds(t.latency_bound_s or 0.0), "max(ΣFLOPs/P, Σtraffic/B)"]
+        )
+    out += [
+        "",
+        f"{h}Totals" + (" (lower bounds: see below)" if t.lower_bound else ""),
+        table(["", "value", "detail"], rows, markdown),
+    ]
+
+    roofline = t.latency_s is not None
+    head = ["op type", "count", "MACs", "FLOPs", "FLOPs %", "traffic"] + (
+        ["latency", "time %"] if roofline else []
+    )
+    op_rows = []
+    for o in report.op_types:
+        name = o.op_type if not o.domain or o.domain == "ai.onnx" else f"{o.domain}:{o.op_type}"
+        row = [
+            name,
+            str(o.count),
+            format_count(o.macs),
+            format_count(o.flops),
+            _pct(o.share_flops),
+            format_bytes(o.memory_traffic_bytes),
+        ]
+        if roofline:
+            row += [
+                format_seconds(o.latency_s or 0.0),
+                _pct((o.latency_s or 0.0) / (t.latency_s or 1.0)),
+            ]
+        op_rows.append(row)
+    out += ["", f"{h}By op type", table(head, op_rows, markdown)]
+
+    ranked = [n for n in report.nodes if n.status != "constant"]
+    if per_node:
+        title = "All nodes (schedule order)"
+    else:
+        key = (lambda n: n.latency_s or 0.0) if roofline else (lambda n: (n.macs, n.flops))
+        ranked = sorted(ranked, key=key, reverse=True)[:top]
+        title = f"Top {len(ranked)} nodes by " + ("latency" if roofline else "MACs")
+    head = (
+        ["node", "op type", "output shape", "MACs", "FLOPs", "traffic"]
+        + (["latency", "bound", "FLOPs/B"] if roofline else [])
+        + ["status"]
+    )
+    node_rows = []
+    for n in ranked:
+        row = [
+            n.name,
+            n.op_type,
+            _shape(n.output_shapes[0] if n.output_shapes else None),
+            format_count(n.macs),
+            format_count(n.flops),
+            format_bytes(n.memory_traffic_bytes),
+        ]
+        if roofline:
+            row += [
+                format_seconds(n.latency_s or 0.0),
+                n.bound or "",
+                "" if n.intensity is None else f"{n.intensity:.1f}",
+            ]
+        node_rows.append([*row, "" if n.status == "counted" else n.status])
+    out += ["", f"{h}{title}", table(head, node_rows, markdown)]
+
+    if report.uncounted:
+        out += ["", f"{h}Uncounted ops (no cost rule: totals are lower bounds)"]
+        out.append(table(["op type", "count", "nodes"], [[f"{u.domain + ':' if u.domain else ''}{u.op_type}", str(u.count), _names(u.nodes)] for u in report.uncounted], markdown))  # fmt: skip
+    if report.unresolved:
+        out += ["", f"{h}Unresolved sizes (not static: totals are lower bounds)"]
+        rows = [[u.tensor, u.node, u.reason] for u in report.unresolved[:20]]
+        if len(report.unresolved) > 20:
+            rows.append([f"... {len(report.unresolved) - 20} more", "", ""])
+        out.append(table(["tensor", "node", "reason"], rows, markdown))
+    if report.warnings:
+        out += ["", f"{h}Warnings"] + [f"- {w}" for w in report.warnings]
+    return "\n".join(out) + "\n"
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    more = f", ... (+{len(names) - limit})" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more

@@ -1,0 +1,173 @@
+"""The report: plain records that every renderer, check and diff reads.
+
+`Report.to_dict()` is the stable JSON contract (documented in the README). Integers stay exact
+Python ints; floats appear only for times, rates and shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .rules.registry import Dim
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class TensorSummary:
+    name: str
+    dtype: str
+    shape: list[Dim] | None
+
+
+@dataclass
+class NodeCost:
+    name: str
+    op_type: str
+    domain: str
+    inputs: list[str]
+    outputs: list[str]
+    output_shapes: list[list[Dim] | None]
+    macs: int = 0
+    flops: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    # counted | uncounted (no rule) | unresolved (shape unknown: lower bound) | constant (folded)
+    status: str = "counted"
+    kind: str = "compute"  # view | elementwise | compute (see rules.registry.KINDS)
+    compute_dtype: str = "undefined"
+    unit: str = "vector"  # matrix (MAC-type work) | vector
+    notes: list[str] = field(default_factory=list)
+    # Filled by the roofline when a device is given.
+    latency_s: float | None = None
+    t_compute_s: float | None = None
+    t_memory_s: float | None = None
+    bound: str | None = None  # compute | memory
+    intensity: float | None = None  # FLOPs per byte of memory traffic
+
+    @property
+    def memory_traffic_bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["memory_traffic_bytes"] = self.memory_traffic_bytes
+        for k in ("latency_s", "t_compute_s", "t_memory_s", "bound", "intensity"):
+            if d[k] is None:
+                del d[k]
+        return d
+
+
+@dataclass
+class Totals:
+    macs: int = 0
+    flops: int = 0
+    params: int = 0
+    weight_bytes: int = 0
+    constants: int = 0  # elements of constant helper tensors (shapes, axes, scalars): not params
+    activations_total: int = 0
+    activations_total_bytes: int = 0
+    activations_peak: int = 0
+    activations_peak_bytes: int = 0
+    peak_memory_bytes: int = 0  # weight_bytes + activations_peak_bytes
+    memory_traffic_bytes: int = 0
+    nodes: int = 0
+    uncounted_nodes: int = 0
+    unresolved_nodes: int = 0
+    lower_bound: bool = False  # true when anything above could not be counted in full
+    latency_s: float | None = None
+    latency_bound_s: float | None = None
+
+
+@dataclass
+class OpTypeCost:
+    op_type: str
+    domain: str
+    count: int
+    macs: int
+    flops: int
+    memory_traffic_bytes: int
+    share_macs: float
+    share_flops: float
+    latency_s: float | None = None
+
+
+@dataclass
+class DtypeSize:
+    dtype: str
+    params: int
+    bytes: int
+
+
+@dataclass
+class MemoryPlan:
+    schedule: str = "file"
+    peak_step: int | None = None
+    peak_node: str | None = None
+    peak_elements: int = 0
+    peak_bytes: int = 0
+    best_peak_elements: int = 0
+    best_peak_bytes: int = 0
+    best_peak_node: str | None = None
+    best_schedule: str = "file"  # "file" or the heuristic that found a lower peak
+
+
+@dataclass
+class Uncounted:
+    op_type: str
+    domain: str
+    count: int
+    nodes: list[str]
+
+
+@dataclass
+class UnresolvedItem:
+    tensor: str
+    node: str
+    reason: str
+
+
+@dataclass
+class Report:
+    model: dict[str, Any]
+    inputs: list[TensorSummary]
+    outputs: list[TensorSummary]
+    dims: dict[str, int]
+    totals: Totals
+    params_by_dtype: list[DtypeSize]
+    op_types: list[OpTypeCost]
+    nodes: list[NodeCost]
+    memory: MemoryPlan
+    uncounted: list[Uncounted]
+    unresolved: list[UnresolvedItem]
+    warnings: list[str] = field(default_factory=list)
+    hardware: dict[str, Any] | None = None  # roofline summary, when a device is given
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = asdict(self.totals)
+        for k in ("latency_s", "latency_bound_s"):
+            if totals[k] is None:
+                del totals[k]
+        op_types = [asdict(o) for o in self.op_types]
+        for o in op_types:
+            if o["latency_s"] is None:
+                del o["latency_s"]
+        d: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model,
+            "inputs": [asdict(t) for t in self.inputs],
+            "outputs": [asdict(t) for t in self.outputs],
+            "dims": dict(self.dims),
+            "totals": totals,
+            "params_by_dtype": [asdict(p) for p in self.params_by_dtype],
+            "op_types": op_types,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "memory": asdict(self.memory),
+            "uncounted": [asdict(u) for u in self.uncounted],
+            "unresolved": [asdict(u) for u in self.unresolved],
+            "warnings": list(self.warnings),
+        }
+        if self.hardware is not None:
+            d["hardware"] = self.hardware
+        return d

@@ -1,0 +1,206 @@
+"""The op-rule registry: one small function per op family, registered with a decorator.
+
+A rule takes a `NodeContext` (input/output tensor infos, attributes, opset) and returns a
+`Cost`. A rule that needs a dim that is not static calls `ctx.shape(...)`/`TensorInfo.numel()`,
+which raise `Unresolved`: the analyzer then marks the node as a lower bound instead of zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from .. import dtypes
+from ..errors import ModelError
+
+Dim = int | str | None  # int: static, str: symbolic name, None: unknown
+
+
+class Unresolved(Exception):
+    """A cost needs a dim (or value) that is not statically known."""
+
+    def __init__(self, tensor: str, reason: str = "shape not static") -> None:
+        super().__init__(f"{tensor}: {reason}")
+        self.tensor = tensor
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    elem_type: int
+    shape: tuple[Dim, ...] | None  # None: rank unknown
+
+    @property
+    def dtype(self) -> str:
+        return dtypes.name(self.elem_type)
+
+    @property
+    def static(self) -> bool:
+        return self.shape is not None and all(isinstance(d, int) for d in self.shape)
+
+    def dims(self) -> tuple[int, ...]:
+        """The static shape, or raise Unresolved."""
+        if self.shape is None:
+            raise Unresolved(self.name, "rank unknown")
+        for d in self.shape:
+            if not isinstance(d, int):
+                raise Unresolved(self.name, f"dim {d!r} unbound" if d else "dim unknown")
+        return self.shape  # type: ignore[return-value]
+
+    def numel(self) -> int:
+        return prod(self.dims())
+
+    def nbytes(self) -> int:
+        return dtypes.nbytes(self.numel(), self.elem_type)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What one node computes. FLOPs include the 2 per MAC."""
+
+    macs: int = 0
+    flops: int = 0
+    compute_dtype: str | None = None  # overrides the node's data dtype for the roofline
+    notes: tuple[str, ...] = ()
+    lower_bound: bool = False  # the rule could count only part of the work
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(
+            self.macs + other.macs,
+            self.flops + other.flops,
+            self.compute_dtype or other.compute_dtype,
+            self.notes + other.notes,
+            self.lower_bound or other.lower_bound,
+        )
+
+    def scaled(self, k: int) -> Cost:
+        return Cost(
+            self.macs * k,
+            self.flops * k,
+            self.compute_dtype,
+            self.notes,
+            self.lower_bound,
+        )
+
+
+def mac_cost(macs: int, extra_flops: int = 0) -> Cost:
+    """A contraction: 2 FLOPs per MAC, plus any elementwise work around it."""
+    return Cost(macs=macs, flops=2 * macs + extra_flops)
+
+
+@dataclass
+class NodeContext:
+    """What a rule sees of one node."""
+
+    op_type: str
+    domain: str
+    name: str
+    inputs: list[TensorInfo | None]  # None: optional input left out
+    outputs: list[TensorInfo | None]
+    attrs: dict[str, Any]
+    opset: int
+    # Values of small constant inputs (shapes, axes, trip counts), or None when not known.
+    values: Callable[[str], np.ndarray | None] = field(default=lambda _name: None)
+    # Cost of a graph attribute (If branches, Loop/Scan bodies), analysed by the caller.
+    subgraph: Callable[[str], Cost] = field(default=lambda _attr: Cost())
+
+    def attr(self, key: str, default: Any = None) -> Any:
+        return self.attrs.get(key, default)
+
+    def input(self, i: int) -> TensorInfo | None:
+        return self.inputs[i] if i < len(self.inputs) else None
+
+    def output(self, i: int = 0) -> TensorInfo | None:
+        return self.outputs[i] if i < len(self.outputs) else None
+
+    def in_dims(self, i: int) -> tuple[int, ...]:
+        t = self.input(i)
+        if t is None:
+            raise Unresolved(f"{self.name} input {i}", "missing")
+        return t.dims()
+
+    def out_dims(self, i: int = 0) -> tuple[int, ...]:
+        t = self.output(i)
+        if t is None:
+            raise Unresolved(f"{self.name} output {i}", "missing")
+        return t.dims()
+
+    def out_numel(self, i: int = 0) -> int:
+        return prod(self.out_dims(i))
+
+    def value(self, i: int) -> np.ndarray | None:
+        """The constant value of input i, if it is a known small constant."""
+        t = self.input(i)
+        return None if t is None else self.values(t.name)
+
+
+Rule = Callable[[NodeContext], Cost]
+
+# kind: how the node treats memory.
+#   "view"        output aliases input 0: no new buffer, no memory traffic
+#   "elementwise" may run in place in an input's buffer (same shape and dtype, last use)
+#   "compute"     everything else
+KINDS = ("view", "elementwise", "compute")
+
+
+@dataclass(frozen=True)
+class RuleEntry:
+    fn: Rule
+    kind: str
+    op_type: str
+    domain: str
+
+
+_REGISTRY: dict[tuple[str, str], RuleEntry] = {}
+
+
+def _norm_domain(domain: str) -> str:
+    return "" if domain in ("", "ai.onnx") else domain
+
+
+def register(*op_types: str, domain: str = "", kind: str = "compute") -> Callable[[Rule], Rule]:
+    """Register `fn` as the cost rule of `op_types` in `domain` (default: the ONNX domain)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+
+    def deco(fn: Rule) -> Rule:
+        for op in op_types:
+            _REGISTRY[(_norm_domain(domain), op)] = RuleEntry(fn, kind, op, _norm_domain(domain))
+        return fn
+
+    return deco
+
+
+def rule(domain: str, *op_types: str, kind: str = "compute") -> Callable[[Rule], Rule]:
+    """Public plugin API: `@onnxcost.rule("com.example", "FancyOp")`."""
+    return register(*op_types, domain=domain, kind=kind)
+
+
+def lookup(domain: str, op_type: str) -> RuleEntry | None:
+    return _REGISTRY.get((_norm_domain(domain), op_type))
+
+
+def registered() -> dict[tuple[str, str], RuleEntry]:
+    return dict(_REGISTRY)
+
+
+def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy broadcasting of static shapes, in exact Python ints."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[int] = []
+    for axis in range(rank):
+        dim = 1
+        for s in shapes:
+            k = axis - (rank - len(s))
+            if k < 0 or s[k] == 1:
+                continue
+            if dim not in (1, s[k]):
+                raise ModelError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
+            dim = s[k]
+        out.append(dim)
+    return tuple(out)

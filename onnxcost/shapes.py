@@ -1,0 +1,227 @@
+"""Bind symbolic dims, run shape inference, and read every tensor's dtype and shape.
+
+onnx's inference (with data propagation) runs first; where it leaves a node output without a
+static shape, onnxruntime's symbolic shape inference gets a try, and the better answer per tensor wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+
+import onnx
+
+from .errors import ModelError, UsageError
+from .loader import iter_graphs
+from .rules.registry import Dim, TensorInfo
+
+
+def declared_dim_params(graph: onnx.GraphProto) -> list[str]:
+    """Symbolic dim names on the graph's (non-initializer) inputs, in order of appearance."""
+    inits = {i.name for i in graph.initializer}
+    seen: list[str] = []
+    for vi in graph.input:
+        if vi.name in inits:
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param and d.dim_param not in seen:
+                seen.append(d.dim_param)
+    return seen
+
+
+def bind(
+    model: onnx.ModelProto,
+    dims: dict[str, int] | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
+) -> dict[str, int]:
+    """Fix symbolic dims by name and whole input shapes, in place on our copy of the model.
+
+    Returns the dim bindings that apply (including those implied by `input_shapes`).
+    """
+    dims = dict(dims or {})
+    graph = model.graph
+    inits = {i.name for i in graph.initializer}
+    inputs = {vi.name: vi for vi in graph.input if vi.name not in inits}
+    for name, shape in (input_shapes or {}).items():
+        if name not in inputs:
+            raise UsageError(
+                f"--input-shape: {name!r} is not a graph input (inputs: {', '.join(inputs) or 'none'})"
+            )
+        if any(v < 0 for v in shape):
+            raise UsageError(f"--input-shape: {name!r} has a negative dim")
+        tt = inputs[name].type.tensor_type
+        if tt.HasField("shape") and len(tt.shape.dim) != len(shape):
+            raise UsageError(
+                f"--input-shape: {name!r} has rank {len(tt.shape.dim)}, got {len(shape)} dims"
+            )
+        for d, v in zip(tt.shape.dim, shape, strict=False):
+            if d.HasField("dim_param") and d.dim_param and d.dim_param not in dims:
+                dims[d.dim_param] = v
+        tt.shape.Clear()
+        for v in shape:
+            tt.shape.dim.add().dim_value = v
+    known = declared_dim_params(graph)
+    for name, value in dims.items():
+        if value < 0:
+            raise UsageError(f"--dim {name}={value}: a dim must be >= 0")
+        if name not in known and not _dim_used_anywhere(graph, name):
+            raise UsageError(
+                f"--dim {name}: the model has no dim named {name!r}"
+                + (f" (its dims: {', '.join(known)})" if known else " (it has no symbolic dims)")
+            )
+    if dims:
+        for g in iter_graphs(graph):
+            for vi in (*g.input, *g.output, *g.value_info):
+                for d in vi.type.tensor_type.shape.dim:
+                    if d.HasField("dim_param") and d.dim_param in dims:
+                        d.dim_value = dims[d.dim_param]  # clears dim_param (oneof)
+    return dims
+
+
+def _dim_used_anywhere(graph: onnx.GraphProto, name: str) -> bool:
+    for g in iter_graphs(graph):
+        for vi in (*g.input, *g.output, *g.value_info):
+            if any(d.dim_param == name for d in vi.type.tensor_type.shape.dim):
+                return True
+    return False
+
+
+def infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """Run shape inference; returns the inferred model and warnings. Never raises on gaps."""
+    warnings: list[str] = []
+    try:
+        inferred = onnx.shape_inference.infer_shapes(
+            model, check_type=False, strict_mode=False, data_prop=True
+        )
+    except Exception as e:  # onnx raises several types; a gap is not fatal
+        warnings.append(f"onnx shape inference failed: {_first_line(e)}")
+        inferred = model
+    if _incomplete(inferred.graph):
+        sym = _ort_symbolic(inferred)
+        if sym is not None:
+            _merge_value_info(inferred, sym)
+    return inferred, warnings
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
+
+
+def _incomplete(graph: onnx.GraphProto) -> bool:
+    """True when a tensor that is read (or is a graph output) has no static shape."""
+    infos = collect(graph)
+    needed = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
+    for node in graph.node:
+        for out in node.output:
+            if out in needed and (out not in infos or not infos[out].static):
+                return True
+    return False
+
+
+def _ort_symbolic(model: onnx.ModelProto) -> onnx.ModelProto | None:
+    """onnxruntime's symbolic inference (knows contrib ops, merges symbols); None if it fails.
+
+    Its public entry point saves a file into the working directory when inference is incomplete,
+    so we run its steps ourselves (keeping the partial answer), or failing that, in a temp dir.
+    A failure needs no warning of its own: whatever stays unknown is listed as unresolved.
+    """
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except Exception:  # onnxruntime missing or broken: onnx's answer stands
+        return None
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            try:
+                sym = SymbolicShapeInference(2**31 - 1, True, False, 0)
+                sym._preprocess(model)
+                while sym.run_:
+                    sym._infer_impl()
+                sym._update_output_from_vi()
+                return sym.out_mp_
+            except AttributeError:  # its internals changed: use the public call, away from cwd
+                with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
+                    return SymbolicShapeInference.infer_shapes(model, 2**31 - 1, True, False, 0)
+    except Exception:  # it raises many types on graphs it cannot handle
+        return None
+    finally:
+        logger.setLevel(level)
+
+
+def _score(t: TensorInfo) -> tuple[int, int]:
+    if t.shape is None:
+        return (-1, 0)
+    return (
+        sum(isinstance(d, int) for d in t.shape),
+        sum(isinstance(d, str) for d in t.shape),
+    )
+
+
+def _merge_value_info(target: onnx.ModelProto, source: onnx.ModelProto) -> None:
+    """Copy into `target` the value_info entries where `source` knows more."""
+    have = collect(target.graph)
+    by_name = {vi.name: vi for vi in target.graph.value_info}
+    for vi in (*source.graph.value_info, *source.graph.output):
+        new = _info(vi.name, vi.type)
+        old = have.get(vi.name)
+        if old is not None and _score(new) <= _score(old):
+            continue
+        if vi.name in by_name:
+            by_name[vi.name].CopyFrom(vi)
+        elif vi.name in {o.name for o in target.graph.output}:
+            for o in target.graph.output:
+                if o.name == vi.name:
+                    o.CopyFrom(vi)
+        else:
+            target.graph.value_info.append(vi)
+
+
+def _dim(d: onnx.TensorShapeProto.Dimension, tensor: str) -> Dim:
+    if d.HasField("dim_value"):
+        if d.dim_value < 0:
+            raise ModelError(f"tensor {tensor!r}: negative dim {d.dim_value}")
+        return int(d.dim_value)
+    if d.HasField("dim_param") and d.dim_param:
+        return d.dim_param
+    return None
+
+
+def _info(name: str, tp: onnx.TypeProto) -> TensorInfo:
+    which = tp.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        tt = getattr(tp, which)
+        shape = tuple(_dim(d, name) for d in tt.shape.dim) if tt.HasField("shape") else None
+        return TensorInfo(name, tt.elem_type, shape)
+    return TensorInfo(name, 0, None)  # sequence / map / optional: no static size
+
+
+def tensor_info(t: onnx.TensorProto) -> TensorInfo:
+    for d in t.dims:
+        if d < 0:
+            raise ModelError(f"tensor {t.name!r}: negative dim {d}")
+    return TensorInfo(t.name, t.data_type, tuple(int(d) for d in t.dims))
+
+
+def collect(graph: onnx.GraphProto) -> dict[str, TensorInfo]:
+    """dtype and shape of every tensor declared in `graph` and its subgraphs."""
+    infos: dict[str, TensorInfo] = {}
+    for g in iter_graphs(graph):
+        for vi in (*g.input, *g.value_info, *g.output):
+            new = _info(vi.name, vi.type)
+            old = infos.get(vi.name)
+            if old is None or _score(new) > _score(old):
+                infos[vi.name] = new
+        for t in g.initializer:
+            infos[t.name] = tensor_info(t)
+        for node in g.node:
+            if node.op_type == "Constant" and node.output:
+                for a in node.attribute:
+                    if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                        infos[node.output[0]] = tensor_info(a.t)
+    return infos

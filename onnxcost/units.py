@@ -1,0 +1,143 @@
+"""Human-readable numbers: SI formatting for counts, bytes and times, and parsing them back."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .errors import OnnxCostError
+
+_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def format_count(n: float, digits: int = 2) -> str:
+    """724406816 -> '724.41 M'; small numbers stay plain."""
+    for scale, prefix in _SI:
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f} {prefix}"
+    return f"{n:.{digits}f}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n)}"
+
+
+def format_bytes(n: float, digits: int = 1) -> str:
+    """243860896 -> '243.9 MB' (SI: 1 MB = 10^6 bytes)."""
+    for scale, prefix in _SI:
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f} {prefix}B"
+    return f"{int(n)} B"
+
+
+def format_seconds(s: float) -> str:
+    """0.00123 -> '1.230 ms'."""
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if abs(s) >= scale:
+            return f"{s / scale:.3f} {unit}"
+    return f"{s / 1e-9:.3f} ns"
+
+
+def format_bytes_iec(n: float, digits: int = 1) -> str:
+    """268435456 -> '256.0 MiB' (binary: 1 MiB = 2^20 bytes), for limits written in MiB/GiB."""
+    for scale, prefix in ((2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki")):
+        if abs(n) >= scale:
+            return f"{n / scale:.{digits}f} {prefix}B"
+    return f"{int(n)} B"
+
+
+# --- Parsing quantities written by people (CLI flags, budget files) -------------------------
+#
+# Rules (also in the README):
+# - A number (integer, decimal or exponent form: 5, 1.5, 2e9, 1_000) and an optional suffix;
+#   spaces between them are allowed. Negative numbers, nan and inf are refused.
+# - SI prefixes are decimal: k = 10^3, M = 10^6, G = 10^9, T = 10^12; binary prefixes
+#   Ki = 2^10, Mi = 2^20, Gi = 2^30, Ti = 2^40.
+# - Counts and bytes: the prefix letter may be either case (k/K, g/G, t/T) EXCEPT `m`, which is
+#   refused because it means milli; write M for mega. Bytes take an optional unit `B`; a
+#   lower-case `b` means bits and is refused.
+# - Seconds: s, ms, us (or µs), ns; lower case only (Ms would be megaseconds). Plain = seconds.
+# - Percent: `5%` or a plain fraction `0.05` (both mean five percent).
+# Counts and bytes come back as int when the value is a whole number (1.5k -> 1500), so limits
+# compare exactly with the report's integer totals; seconds and percent come back as float.
+
+KINDS = ("count", "bytes", "seconds", "percent")
+
+_NUMBER = re.compile(r"\s*([+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(.*?)\s*")
+
+_DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+_SECONDS = {
+    "s": Decimal(1),
+    "ms": Decimal("1e-3"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "μs": Decimal("1e-6"),
+    "ns": Decimal("1e-9"),
+}
+
+_EXAMPLES = {
+    "count": "5G, 30M, 1.5k, 2Gi or a plain number",
+    "bytes": "100MB, 256MiB, 1GB, 2GiB, 512k or a plain number of bytes",
+    "seconds": "2ms, 500us, 1.5s, 20ns or a plain number of seconds",
+    "percent": "5% or a plain fraction such as 0.05",
+}
+
+
+def parse_quantity(text: str | float, kind: str) -> int | float:
+    """Parse '5G' (count), '256MiB' (bytes), '2ms' (seconds) or '5%' (percent).
+
+    Raises OnnxCostError with a one-line message naming the text on a bad number or suffix.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown quantity kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if isinstance(text, bool):
+        raise OnnxCostError(f"{text!r} is not a {kind} quantity; examples: {_EXAMPLES[kind]}")
+    if isinstance(text, (int, float)):
+        text = repr(text)
+    m = _NUMBER.fullmatch(text)
+    if m is None:
+        raise OnnxCostError(
+            f"{text!r} is not a {kind} quantity: no number found; examples: {_EXAMPLES[kind]}"
+        )
+    number, suffix = m.group(1), m.group(2)
+    try:
+        value = Decimal(number.replace("_", ""))
+    except InvalidOperation:
+        raise OnnxCostError(f"{text!r}: {number!r} is not a number") from None
+    if value < 0:
+        raise OnnxCostError(f"{text!r}: a quantity cannot be negative")
+    scaled = value * _scale(text, suffix, kind)
+    if kind in ("seconds", "percent"):
+        return float(scaled)
+    return int(scaled) if scaled == scaled.to_integral_value() else float(scaled)
+
+
+def _scale(text: str, suffix: str, kind: str) -> Decimal | int:
+    def bad(why: str) -> OnnxCostError:
+        return OnnxCostError(f"{text!r}: {why}; examples: {_EXAMPLES[kind]}")
+
+    if kind == "seconds":
+        if suffix == "":
+            return 1
+        if suffix in _SECONDS:
+            return _SECONDS[suffix]
+        raise bad(f"unknown time unit {suffix!r} (use s, ms, us or ns, lower case)")
+    if kind == "percent":
+        if suffix == "":
+            return 1
+        if suffix == "%":
+            return Decimal("0.01")
+        raise bad(f"unknown percent suffix {suffix!r}")
+    unit = suffix
+    if kind == "bytes":
+        if unit.endswith("B"):
+            unit = unit[:-1]
+        elif unit.endswith("b"):
+            raise bad("'b' means bits; write B for bytes")
+    if unit == "":
+        return 1
+    if unit[0] == "m":
+        raise bad("'m' means milli; write M for mega (10^6)")
+    key = unit.lower()
+    if key in _DECIMAL:
+        return _DECIMAL[key]
+    if len(unit) == 2 and unit[1] == "i" and key in _BINARY:
+        return _BINARY[key]
+    raise bad(f"unknown suffix {suffix!r}")

@@ -1,0 +1,135 @@
+"""The analyze command: formats, the JSON contract, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import onnx
+import pytest
+from click.testing import CliRunner
+
+import onnxcost
+from onnxcost.cli import main
+from tests.builders import GraphBuilder, alexnet
+
+
+@pytest.fixture(scope="module")
+def alexnet_path(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("m") / "alexnet.onnx"
+    onnx.save_model(alexnet(), path)
+    return str(path)
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_table_summary(alexnet_path) -> None:
+    res = invoke("analyze", alexnet_path)
+    assert res.exit_code == 0
+    assert "724.41 M" in res.output  # MACs, SI
+    assert "60.97 M" in res.output  # params
+    assert "243.9 MB" in res.output  # fp32 weights
+    assert "By op type" in res.output and "Top 10 nodes by MACs" in res.output
+
+
+def test_json_is_the_api_dict(alexnet_path) -> None:
+    res = invoke("analyze", alexnet_path, "--format", "json")
+    d = json.loads(res.output)
+    assert d == json.loads(json.dumps(onnxcost.analyze(alexnet_path).to_dict()))
+    t = d["totals"]
+    for key in (
+        "macs", "flops", "params", "weight_bytes", "activations_total", "activations_peak",
+        "activations_peak_bytes", "memory_traffic_bytes", "uncounted_nodes",
+    ):  # fmt: skip
+        assert isinstance(t[key], int), key
+    assert t["macs"] == 724_406_816
+    node = d["nodes"][0]
+    for key in (
+        "name",
+        "op_type",
+        "inputs",
+        "outputs",
+        "output_shapes",
+        "macs",
+        "flops",
+        "bytes_read",
+        "bytes_written",
+    ):
+        assert key in node
+    assert node["output_shapes"] == [[1, 96, 55, 55]]
+    # conv1 reads input + weight + bias, writes its output (fp32)
+    assert node["bytes_read"] == 4 * (3 * 224 * 224 + 96 * 3 * 11 * 11 + 96)
+    assert node["bytes_written"] == 4 * 96 * 55 * 55
+    assert d["uncounted"] == [] and d["unresolved"] == []
+
+
+def test_csv_and_markdown(alexnet_path, tmp_path) -> None:
+    out = tmp_path / "r.csv"
+    assert invoke("analyze", alexnet_path, "--format", "csv", "-o", str(out)).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert sum(int(r["macs"]) for r in rows) == 724_406_816
+    md = invoke("analyze", alexnet_path, "--format", "markdown", "--per-node").output
+    assert "| op type | count |" in md
+    assert md.count("| Conv") >= 5
+
+
+def test_missing_file_is_one_line_exit_2(tmp_path) -> None:
+    res = CliRunner().invoke(main, ["analyze", str(tmp_path / "nope.onnx")])
+    assert res.exit_code == 2
+    assert res.output.strip().startswith("error:") and "no such file" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_uncounted_op_is_visible_and_strict_fails(tmp_path) -> None:
+    b = GraphBuilder()
+    x = b.input("x", [4])
+    b.nodes.append(
+        onnx.helper.make_node("Mystery", [x], ["m"], domain="com.example", name="mystery")
+    )
+    y = b.op("Relu", ["m"])
+    m = _model_with_custom(b, y)
+    path = tmp_path / "custom.onnx"
+    onnx.save_model(m, path)
+    res = invoke("analyze", str(path))
+    assert res.exit_code == 0
+    assert "Uncounted ops" in res.output and "com.example:Mystery" in res.output
+    assert "≥" in res.output  # totals marked as lower bounds
+    strict = CliRunner().invoke(main, ["analyze", str(path), "--strict"])
+    assert strict.exit_code == 2 and "uncounted ops: Mystery x1" in strict.output
+
+
+def _model_with_custom(b: GraphBuilder, y: str) -> onnx.ModelProto:
+    graph = onnx.helper.make_graph(
+        b.nodes, "g", b.inputs, [onnx.helper.make_empty_tensor_value_info(y)]
+    )
+    return onnx.helper.make_model(
+        graph,
+        opset_imports=[
+            onnx.helper.make_opsetid("", 21),
+            onnx.helper.make_opsetid("com.example", 1),
+        ],
+    )
+
+
+def test_bad_dim_option_exit_2(alexnet_path) -> None:
+    res = CliRunner().invoke(main, ["analyze", alexnet_path, "--dim", "batch"])
+    assert res.exit_code == 2
+    res = CliRunner().invoke(main, ["analyze", alexnet_path, "--dim", "batch=2"])
+    assert res.exit_code == 2 and "no dim named 'batch'" in res.output
+
+
+def test_help_explains_every_option() -> None:
+    res = invoke("analyze", "--help")
+    for opt in (
+        "--dim",
+        "--input-shape",
+        "--format",
+        "--output",
+        "--per-node",
+        "--top",
+        "--strict",
+    ):
+        assert opt in res.output
