@@ -27,7 +27,7 @@ from .report import (
     UnresolvedItem,
 )
 from .rules.registry import Cost, NodeContext, TensorInfo, Unresolved
-from .shapes import bind, collect, declared_dim_params, infer
+from .shapes import bind, declared_dim_params, infer
 
 
 def analyze(
@@ -40,9 +40,8 @@ def analyze(
     _load_plugins()
     loaded = load(model)
     bound = bind(loaded.model, dims, input_shapes)
-    inferred, infer_warnings = infer(loaded.model)
+    inferred, infer_warnings, infos = infer(loaded.model)
     graph = inferred.graph
-    infos = collect(graph)
     g = build(graph)
     consts = classify(g, graph, infos, _packed_weights(inferred))
     opsets = {(imp.domain or ""): imp.version for imp in inferred.opset_import}
@@ -124,7 +123,10 @@ class _Coster:
             rec.notes = list(cost.notes)
             rec.compute_dtype = cost.compute_dtype or self.quantized.get(name) or rec.compute_dtype
             if cost.lower_bound and rec.status == "counted":
+                # the rule could count only part of the work (e.g. a Loop's unknown trip count)
                 rec.status = "unresolved"
+                reason = "; ".join(cost.notes) or "only partly counted"
+                self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
         rec.unit = "matrix" if rec.macs > 0 else "vector"
         if rec.kind != "view":
             rec.bytes_read = self._bytes(dict.fromkeys(n for n in node.input if n), name, rec)

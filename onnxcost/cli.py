@@ -9,11 +9,14 @@ from typing import Any
 
 import click
 
-from . import __version__
+from . import __version__, hardware, roofline, scaling
+from . import plot as plot_module
 from .analyzer import analyze as run_analysis
+from .cli_gate import check, diff
+from .cli_hw import hw as hw_group
 from .cli_options import model_options
-from .errors import OnnxCostError
-from .render import FORMATS, render
+from .errors import OnnxCostError, UsageError
+from .render import FORMATS, render, render_scaling
 
 
 class _Group(click.Group):
@@ -68,14 +71,27 @@ def write_output(text: str, output: str | None) -> None:
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
-@model_options
+@model_options(scaling=True)
+@click.option(
+    "--hw",
+    metavar="DEVICE|FILE",
+    help="Add roofline latency on a device: a name from `onnxcost hw list` (e.g. h100, a100, "
+    "rpi5) or a spec file (.toml/.json/.yaml) of your own.",
+)
+@click.option(
+    "--plot",
+    metavar="FILE",
+    help="With --hw: draw the roofline chart (nodes as points) to FILE.svg or FILE.png "
+    "(needs the plot extra: pip install 'onnxcost[plot]').",
+)
 @click.option(
     "--format",
     "fmt",
     type=click.Choice(FORMATS),
     default="table",
     show_default=True,
-    help="table and markdown for people; json (the stable contract) and csv (one row per node) for machines.",
+    help="table and markdown for people; json (the stable contract) and csv (one row per node) "
+    "for machines.",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--per-node", is_flag=True, help="List every node, not just the top ones.")
@@ -94,8 +110,10 @@ def write_output(text: str, output: str | None) -> None:
 )
 def analyze(
     model: str,
-    dims: dict[str, int],
+    dims: dict[str, list[int]],
     input_shapes: dict[str, list[int]],
+    hw: str | None,
+    plot: str | None,
     fmt: str,
     output: str | None,
     per_node: bool,
@@ -103,5 +121,41 @@ def analyze(
     strict: bool,
 ) -> None:
     """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
-    report = run_analysis(model, dims=dims, input_shapes=input_shapes, strict=strict)
+    spec = hardware.get(hw) if hw else None
+    if plot and spec is None:
+        raise UsageError("--plot draws the roofline of a device: give one with --hw")
+    fixed = {k: v[0] for k, v in dims.items() if len(v) == 1}
+    lists = {k: v for k, v in dims.items() if len(v) > 1}
+    if lists:
+        if len(lists) > 1:
+            raise UsageError("only one --dim may take a list of values")
+        if spec is None:
+            raise UsageError(
+                "--dim with a list of values shows latency scaling: give a device with --hw"
+            )
+        if plot:
+            raise UsageError("--plot draws one analysis: give --dim a single value")
+        ((dim, values),) = lists.items()
+        rows = scaling.scale(
+            model,
+            dim,
+            values,
+            spec,
+            run_analysis,
+            dims=fixed,
+            input_shapes=input_shapes,
+            strict=strict,
+        )
+        write_output(render_scaling(dim, spec.name, rows, fmt), output)
+        return
+    report = run_analysis(model, dims=fixed, input_shapes=input_shapes, strict=strict)
+    if spec is not None:
+        roofline.apply(report, spec)
+        if plot:
+            plot_module.roofline_plot(report, spec, plot)
     write_output(render(report, fmt, per_node=per_node, top=top), output)
+
+
+main.add_command(hw_group)
+main.add_command(check)
+main.add_command(diff)

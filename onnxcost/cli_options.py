@@ -28,28 +28,38 @@ def _split_pair(text: str, option: str, example: str) -> tuple[str, str]:
     return name, value
 
 
-def _positive_int(text: str, what: str) -> int:
+def _size(text: str, what: str) -> int:
     try:
         n = int(text.replace("_", ""))
     except ValueError:
         raise UsageError(f"{what}: {text!r} is not an integer") from None
-    if n < 1:
-        raise UsageError(f"{what}: {n} is not a positive size")
+    if n < 0:
+        raise UsageError(f"{what}: {n} is negative")  # 0 is valid: an empty KV cache, say
     return n
 
 
-def parse_dims(values: Iterable[str]) -> dict[str, int]:
-    """['batch=1', 'seq=128,heads=8'] -> {'batch': 1, 'seq': 128, 'heads': 8}."""
-    dims: dict[str, int] = {}
+def parse_dim_values(values: Iterable[str]) -> dict[str, list[int]]:
+    """['batch=1,8,64', 'seq=128'] -> {'batch': [1, 8, 64], 'seq': [128]} (one dim per --dim)."""
+    dims: dict[str, list[int]] = {}
     for value in values:
-        for item in value.split(","):
-            if not item.strip():
-                continue
-            name, size = _split_pair(item, "--dim", "batch=1")
-            n = _positive_int(size, f"--dim {name}")
-            if dims.get(name, n) != n:
-                raise UsageError(f"--dim {name} given twice ({dims[name]} and {n})")
-            dims[name] = n
+        name, text = _split_pair(value, "--dim", "batch=1")
+        sizes = [_size(v.strip(), f"--dim {name}") for v in text.split(",")]
+        if dims.get(name, sizes) != sizes:
+            raise UsageError(f"--dim {name} given twice ({dims[name]} and {sizes})")
+        dims[name] = sizes
+    return dims
+
+
+def parse_dims(values: Iterable[str]) -> dict[str, int]:
+    """['batch=1', 'seq=128'] -> {'batch': 1, 'seq': 128}; a list of values is refused."""
+    dims: dict[str, int] = {}
+    for name, sizes in parse_dim_values(values).items():
+        if len(sizes) != 1:
+            raise UsageError(
+                f"--dim {name}: one value expected here (lists like {name}=1,8,64 are for "
+                "`onnxcost analyze`, which then shows how costs scale)"
+            )
+        dims[name] = sizes[0]
     return dims
 
 
@@ -58,7 +68,7 @@ def parse_input_shapes(values: Iterable[str]) -> dict[str, list[int]]:
     shapes: dict[str, list[int]] = {}
     for value in values:
         name, text = _split_pair(value, "--input-shape", "input=1x3x224x224")
-        shape = [_positive_int(d.strip(), f"--input-shape {name}") for d in _SHAPE_SEP.split(text)]
+        shape = [_size(d.strip(), f"--input-shape {name}") for d in _SHAPE_SEP.split(text)]
         if shapes.get(name, shape) != shape:
             raise UsageError(f"--input-shape {name} given twice ({shapes[name]} and {shape})")
         shapes[name] = shape
@@ -76,23 +86,33 @@ def _callback(parse: Callable[[Iterable[str]], Any]) -> Callable[..., Any]:
     return convert
 
 
-def model_options(f: F) -> F:
+def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
     """Add `--dim NAME=VALUE` and `--input-shape NAME=DIMS`, passed as `dims` and `input_shapes`
-    (dicts, empty when not given)."""
-    f = click.option(
-        "--input-shape",
-        "input_shapes",
-        multiple=True,
-        metavar="NAME=DIMS",
-        callback=_callback(parse_input_shapes),
-        help="Override a graph input's shape, e.g. input=1x3x224x224 (repeatable).",
-    )(f)
-    f = click.option(
-        "--dim",
-        "dims",
-        multiple=True,
-        metavar="NAME=VALUE",
-        callback=_callback(parse_dims),
-        help="Bind a symbolic dim, e.g. batch=1 (repeatable; comma-separated allowed).",
-    )(f)
-    return f
+    (dicts, empty when not given). With `scaling=True`, `--dim` takes lists (NAME=1,8,64) and
+    `dims` maps each name to its list of values."""
+
+    def deco(f: F) -> F:
+        f = click.option(
+            "--input-shape",
+            "input_shapes",
+            multiple=True,
+            metavar="NAME=DIMS",
+            callback=_callback(parse_input_shapes),
+            help="Fix a graph input's whole shape, e.g. input=1x3x224x224 (repeatable).",
+        )(f)
+        f = click.option(
+            "--dim",
+            "dims",
+            multiple=True,
+            metavar="NAME=VALUE",
+            callback=_callback(parse_dim_values if scaling else parse_dims),
+            help=(
+                "Bind a symbolic dim by name, e.g. batch=8 (repeatable). A list, batch=1,8,64, "
+                "analyses each value and shows how latency, throughput and memory scale."
+                if scaling
+                else "Bind a symbolic dim by name, e.g. batch=8 (repeatable)."
+            ),
+        )(f)
+        return f
+
+    return deco(f) if f is not None else deco

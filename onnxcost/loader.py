@@ -121,6 +121,7 @@ def _check_external(loaded: LoadedModel) -> None:
     """Refuse external-data locations that leave the model's folder; never open any of them."""
     base = loaded.path.parent if loaded.path else None
     base_real = os.path.realpath(base) if base is not None else None
+    checked: set[str] = set()
     for t in iter_tensors(loaded.model.graph):
         if t.data_location != onnx.TensorProto.EXTERNAL:
             continue
@@ -137,8 +138,10 @@ def _check_external(loaded: LoadedModel) -> None:
             raise ModelError(
                 f"tensor {t.name!r}: external data location {loc!r} contains '..': refused"
             )
-        if loc not in loaded.external_data:
-            loaded.external_data.append(loc)
+        if loc in checked:
+            continue  # thousands of tensors usually share one file: resolve it once
+        checked.add(loc)
+        loaded.external_data.append(loc)
         if base_real is None:
             continue
         # realpath resolves symlinks without opening the file.

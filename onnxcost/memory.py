@@ -154,10 +154,13 @@ def greedy_order(
                 succs[p].add(s)
                 indeg[s] += 1
     keep = set(graph_outputs)
+    sizes: dict[str, int] = {}
 
     def nbytes(t: str) -> int:
-        size = _size(infos.get(t))
-        return size[1] if size else 0
+        if t not in sizes:
+            size = _size(infos.get(t))
+            sizes[t] = size[1] if size else 0
+        return sizes[t]
 
     def delta(s: int) -> int:
         step = steps[s]

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 
 from .report import Report
+from .scaling import ScalingRow, turns_compute_bound
 from .units import format_bytes, format_count, format_seconds
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -185,3 +186,56 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
 def _names(names: list[str], limit: int = 5) -> str:
     more = f", ... (+{len(names) - limit})" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
+
+
+def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "table") -> str:
+    """How latency, throughput and memory grow with one dim, on one device."""
+    turn = turns_compute_bound(rows)
+    if fmt == "json":
+        data = {
+            "dim": dim,
+            "device": device,
+            "turns_compute_bound_at": turn,
+            "rows": [r.to_dict() for r in rows],
+        }
+        return json.dumps(data, indent=2) + "\n"
+    head = [
+        dim,
+        "latency",
+        "bound",
+        "items/s",
+        "FLOPs",
+        "traffic",
+        "peak memory",
+        "memory-bound time",
+        "fits",
+    ]
+    body = [
+        [
+            str(r.value),
+            ("≥ " if r.lower_bound else "") + format_seconds(r.latency_s),
+            r.bound,
+            format_count(r.throughput_items_per_s),
+            format_count(r.flops),
+            format_bytes(r.memory_traffic_bytes),
+            format_bytes(r.peak_memory_bytes),
+            _pct(r.memory_bound_share),
+            "yes" if r.fits_in_memory else "no",
+        ]
+        for r in rows
+    ]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(list(ScalingRow.__dataclass_fields__))
+        for r in rows:
+            w.writerow(list(r.to_dict().values()))
+        return buf.getvalue()
+    md = fmt == "markdown"
+    where = (
+        f"the model turns compute-bound at {dim}={turn}"
+        if turn is not None
+        else "memory-bound at every value given"
+    )
+    title = f"{'## ' if md else ''}Scaling {dim} on {device}: {where}"
+    return "\n".join([title, table(head, body, md)]) + "\n"

@@ -44,6 +44,7 @@ def bind(
     graph = model.graph
     inits = {i.name for i in graph.initializer}
     inputs = {vi.name: vi for vi in graph.input if vi.name not in inits}
+    known = declared_dim_params(graph)  # before --input-shape overwrites the symbolic dims
     for name, shape in (input_shapes or {}).items():
         if name not in inputs:
             raise UsageError(
@@ -62,7 +63,6 @@ def bind(
         tt.shape.Clear()
         for v in shape:
             tt.shape.dim.add().dim_value = v
-    known = declared_dim_params(graph)
     for name, value in dims.items():
         if value < 0:
             raise UsageError(f"--dim {name}={value}: a dim must be >= 0")
@@ -88,8 +88,13 @@ def _dim_used_anywhere(graph: onnx.GraphProto, name: str) -> bool:
     return False
 
 
-def infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
-    """Run shape inference; returns the inferred model and warnings. Never raises on gaps."""
+def infer(
+    model: onnx.ModelProto,
+) -> tuple[onnx.ModelProto, list[str], dict[str, TensorInfo]]:
+    """Run shape inference; returns the inferred model, warnings and every tensor's info.
+
+    Never raises on gaps: what stays unknown is left for the report to list.
+    """
     warnings: list[str] = []
     try:
         inferred = onnx.shape_inference.infer_shapes(
@@ -98,11 +103,13 @@ def infer(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     except Exception as e:  # onnx raises several types; a gap is not fatal
         warnings.append(f"onnx shape inference failed: {_first_line(e)}")
         inferred = model
-    if _incomplete(inferred.graph):
+    infos = collect(inferred.graph)
+    if _incomplete(inferred.graph, infos):
         sym = _ort_symbolic(inferred)
         if sym is not None:
-            _merge_value_info(inferred, sym)
-    return inferred, warnings
+            _merge_value_info(inferred, sym, infos)
+            infos = collect(inferred.graph)
+    return inferred, warnings, infos
 
 
 def _first_line(e: BaseException) -> str:
@@ -110,9 +117,8 @@ def _first_line(e: BaseException) -> str:
     return text[0][:300] if text else type(e).__name__
 
 
-def _incomplete(graph: onnx.GraphProto) -> bool:
+def _incomplete(graph: onnx.GraphProto, infos: dict[str, TensorInfo]) -> bool:
     """True when a tensor that is read (or is a graph output) has no static shape."""
-    infos = collect(graph)
     needed = {n for node in graph.node for n in node.input} | {o.name for o in graph.output}
     for node in graph.node:
         for out in node.output:
@@ -163,9 +169,10 @@ def _score(t: TensorInfo) -> tuple[int, int]:
     )
 
 
-def _merge_value_info(target: onnx.ModelProto, source: onnx.ModelProto) -> None:
-    """Copy into `target` the value_info entries where `source` knows more."""
-    have = collect(target.graph)
+def _merge_value_info(
+    target: onnx.ModelProto, source: onnx.ModelProto, have: dict[str, TensorInfo]
+) -> None:
+    """Copy into `target` the value_info entries where `source` knows more than `have`."""
     by_name = {vi.name: vi for vi in target.graph.value_info}
     for vi in (*source.graph.value_info, *source.graph.output):
         new = _info(vi.name, vi.type)

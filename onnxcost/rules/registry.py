@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import prod
 from typing import Any
 
@@ -39,7 +40,7 @@ class TensorInfo:
     def dtype(self) -> str:
         return dtypes.name(self.elem_type)
 
-    @property
+    @cached_property
     def static(self) -> bool:
         return self.shape is not None and all(isinstance(d, int) for d in self.shape)
 
@@ -53,10 +54,14 @@ class TensorInfo:
         return self.shape  # type: ignore[return-value]
 
     def numel(self) -> int:
-        return prod(self.dims())
+        return self._numel if self.static else prod(self.dims())  # the latter raises Unresolved
 
     def nbytes(self) -> int:
         return dtypes.nbytes(self.numel(), self.elem_type)
+
+    @cached_property
+    def _numel(self) -> int:
+        return prod(self.shape)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

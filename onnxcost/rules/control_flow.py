@@ -1,0 +1,89 @@
+"""Control flow: If, Loop, Scan, SequenceMap. The caller analyses each graph attribute and hands
+its cost back through `ctx.subgraph(attr)`; these rules decide how many times it runs.
+
+- If: the more expensive branch (by FLOPs); a constant condition picks its branch.
+- Loop: body x trip count when the count `M` is a known constant (multiplied, never iterated,
+  so a huge count is fine; with a condition input too, `M` is the most the loop can run). `M` absent or unknown, or the "no limit" sentinel INT32_MAX/INT64_MAX
+  used with a condition input (a while loop): the body is counted once and the cost is marked as
+  a lower bound with the note "trip count unknown".
+- Scan: body x the scan length (the first scan input's dim on its scan axis; opset 8 also runs
+  the body once per batch row).
+- SequenceMap: body x sequence length, which is never static: body once, lower bound.
+"""
+
+from __future__ import annotations
+
+from .registry import Cost, NodeContext, Unresolved, register
+
+_NO_LIMIT = (2**31 - 1, 2**63 - 1)
+
+
+def _unknown(body: Cost, note: str) -> Cost:
+    return Cost(lower_bound=True, notes=(note,)) + body
+
+
+def _scalar(ctx: NodeContext, i: int) -> int | None:
+    if ctx.input(i) is None:
+        return None
+    v = ctx.value(i)
+    if v is None or v.size != 1:
+        return None
+    return int(v.reshape(-1)[0])
+
+
+@register("If")
+def if_(ctx: NodeContext) -> Cost:
+    then_c = ctx.subgraph("then_branch")
+    else_c = ctx.subgraph("else_branch")
+    cond = _scalar(ctx, 0)
+    if cond is not None:
+        taken, name = (then_c, "then_branch") if cond else (else_c, "else_branch")
+        return Cost(notes=(f"If: condition is constant, counted {name}",)) + taken
+    if else_c.flops > then_c.flops or (else_c.flops == then_c.flops and else_c.macs > then_c.macs):
+        taken, name, other = else_c, "else_branch", then_c
+    else:
+        taken, name, other = then_c, "then_branch", else_c
+    note = (
+        f"If: counted the more expensive branch, {name} "
+        f"({taken.flops} FLOPs vs {other.flops} FLOPs)"
+    )
+    return Cost(notes=(note,)) + taken
+
+
+@register("Loop")
+def loop(ctx: NodeContext) -> Cost:
+    body = ctx.subgraph("body")
+    has_cond = ctx.input(1) is not None
+    cond = _scalar(ctx, 1)
+    if has_cond and cond == 0:
+        return Cost(notes=("Loop: condition is constant false, body never runs",))
+    trip = _scalar(ctx, 0)
+    if trip is None or (has_cond and trip in _NO_LIMIT):
+        return _unknown(body, "trip count unknown")
+    return body.scaled(max(trip, 0))
+
+
+@register("Scan")
+def scan(ctx: NodeContext) -> Cost:
+    body = ctx.subgraph("body")
+    n_scan = int(ctx.attr("num_scan_inputs", 1))
+    try:
+        if ctx.opset < 9:
+            # inputs: sequence_lens (optional), states..., scan inputs [batch, seq, ...]
+            first = len(ctx.inputs) - n_scan
+            dims = ctx.in_dims(first)
+            runs = dims[0] * dims[1]
+        else:
+            first = len(ctx.inputs) - n_scan
+            dims = ctx.in_dims(first)
+            axes = ctx.attr("scan_input_axes") or [0]
+            axis = int(axes[0])
+            runs = dims[axis + len(dims) if axis < 0 else axis]
+    except Unresolved:
+        return _unknown(body, "scan length unknown")
+    return body.scaled(runs)
+
+
+@register("SequenceMap")
+def sequence_map(ctx: NodeContext) -> Cost:
+    return _unknown(ctx.subgraph("body"), "sequence length unknown")
