@@ -129,7 +129,10 @@ class _Coster:
                 self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
         rec.unit = "matrix" if rec.macs > 0 else "vector"
         if rec.kind != "view":
-            rec.bytes_read = self._bytes(dict.fromkeys(n for n in node.input if n), name, rec)
+            reads = (n for n in node.input if n)
+            if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
+                reads = (_dequantized_source(g, n) for n in reads)
+            rec.bytes_read = self._bytes(dict.fromkeys(reads), name, rec)
             rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
         return rec
 
@@ -200,6 +203,22 @@ class _Coster:
                 continue
             total += t.nbytes()
         return total
+
+
+_PASS_THROUGH = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
+
+
+def _dequantized_source(g: Graph, name: str) -> str:
+    """The quantized tensor behind `name` (through DequantizeLinear and layout ops), else `name`."""
+    t = name
+    while (p := g.producer.get(t)) is not None and g.nodes[p].input:
+        node = g.nodes[p]
+        if node.op_type == "DequantizeLinear":
+            return node.input[0]
+        if node.op_type not in _PASS_THROUGH:
+            break
+        t = node.input[0]
+    return name
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:

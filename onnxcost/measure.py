@@ -563,6 +563,9 @@ def _join(report: Report, g: Graph, kernels: list[Kernel], optimize: bool) -> _J
         ort_index[k] = i
         k += 1
 
+    # A rewritten kernel is named after a node or after the tensor it writes (`relu_3_nchwc`).
+    keys = {g.nodes[i].output[0]: g.names[i] for i in range(len(g.nodes)) if g.nodes[i].output}
+    keys = {k: v for k, v in keys.items() if k} | {n: n for n in named}
     anchor: dict[str, tuple[Kernel, str]] = {}
     unmatched_k: list[Kernel] = []
     for kern in kernels:
@@ -574,7 +577,7 @@ def _join(report: Report, g: Graph, kernels: list[Kernel], optimize: bool) -> _J
             if cand not in named and cand not in anchor and by_name[cand].op_type == kern.op:
                 hit, how = cand, "position"
         elif optimize:
-            hit = _fused_anchor(kern.name, named - anchor.keys())
+            hit = _fused_anchor(kern.name, {k: v for k, v in keys.items() if v not in anchor})
             how = "fused"
         if hit is None:
             unmatched_k.append(kern)
@@ -639,14 +642,15 @@ def _join(report: Report, g: Graph, kernels: list[Kernel], optimize: bool) -> _J
     return _Joined(nodes, exact, unmatched_nodes, unmatched_kernels, group_of, warnings)
 
 
-def _fused_anchor(runtime_name: str, names: set[str]) -> str | None:
-    """The longest report node name that `runtime_name` extends (`stem.relu_nchwc` -> `stem.relu`)."""
+def _fused_anchor(runtime_name: str, keys: dict[str, str]) -> str | None:
+    """The node whose name (or output tensor's) `runtime_name` extends the longest way:
+    `stem.relu_nchwc` -> `stem.relu`. `keys` maps node and tensor names to report nodes."""
     best = None
-    for n in names:
-        extends = runtime_name.startswith(n) and runtime_name[len(n) : len(n) + 1] in "_/:"
-        if extends and (best is None or len(n) > len(best)):
-            best = n
-    return best
+    for k in keys:
+        extends = runtime_name.startswith(k) and runtime_name[len(k) : len(k) + 1] in "_/:"
+        if extends and (best is None or len(k) > len(best)):
+            best = k
+    return None if best is None else keys[best]
 
 
 def _absorb(

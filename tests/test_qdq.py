@@ -150,3 +150,18 @@ def test_packed_weights_count_at_their_bit_width() -> None:
     assert sizes == {"uint4": (2_112, 1_056), "float32": (64, 256)}
     # MACs = 5*32*64 = 10,240
     assert r.totals.macs == 10_240
+
+
+def test_qdq_nodes_read_the_quantized_bytes() -> None:
+    nodes = {n.name: n for n in onnxcost.analyze(qdq_model()).nodes}
+    conv = nodes["Conv_3"]
+    # reads xq (uint8 1x3x8x8 = 192 B) + wq (int8 16x3x3x3 = 432 B) + b (float32 16 = 64 B),
+    # not the dequantized floats; writes c (float32 1x16x8x8 = 4096 B)
+    assert conv.bytes_read == 192 + 432 + 64
+    assert conv.bytes_written == 4 * 16 * 8 * 8
+    # fc reads the int8 weight through Transpose(DequantizeLinear(w2q)): 10,240 B, and its
+    # activation through Reshape(DequantizeLinear(cq)): uint8 1x16x8x8 = 1024 B
+    assert nodes["fc"].bytes_read == 1024 + 10_240
+    # the weight-only MatMul computes in float: it reads the dequantized floats (h: 10 floats,
+    # w3d: 40 floats)
+    assert nodes["weight_only"].bytes_read == 4 * 10 + 4 * 40
