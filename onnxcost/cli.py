@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -14,40 +11,12 @@ from . import plot as plot_module
 from .analyzer import analyze as run_analysis
 from .cli_gate import check, diff
 from .cli_hw import hw as hw_group
-from .cli_options import model_options
+from .cli_options import GuardedGroup, model_options
 from .errors import OnnxCostError, UsageError
 from .render import FORMATS, render, render_scaling
 
 
-class _Group(click.Group):
-    """Turns every OnnxCostError into one line on stderr and exit code 2; never a traceback."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OnnxCostError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except RecursionError:
-            click.echo("error: model nested too deeply to analyse", err=True)
-            sys.exit(2)
-        except MemoryError:
-            click.echo("error: out of memory while analysing the model", err=True)
-            sys.exit(2)
-        except Exception as e:
-            if os.environ.get("ONNXCOST_DEBUG"):
-                raise
-            click.echo(
-                f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report it; "
-                "ONNXCOST_DEBUG=1 shows the traceback)",
-                err=True,
-            )
-            sys.exit(3)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="onnxcost")
 def main() -> None:
     """What an ONNX model costs, without running it.

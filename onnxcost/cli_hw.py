@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from . import hardware
-from .errors import OnnxCostError
+from .cli_options import GuardedGroup
 from .hardware import DTYPE_KEYS, HardwareSpec
 from .render import table
 from .units import format_bytes, format_bytes_iec
@@ -19,18 +18,7 @@ _FORMATS = ("table", "json")
 _LIST_PEAKS = (("fp16", "matrix"), ("int8", "matrix"), ("fp32", "vector"))
 
 
-class _HwGroup(click.Group):
-    """Bad input is one line on stderr and exit 2, also when this group runs on its own."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OnnxCostError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-
-
-@click.group("hw", cls=_HwGroup)
+@click.group("hw", cls=GuardedGroup)
 def hw() -> None:
     """The hardware database: peak throughput, memory and bandwidth of each device, with sources."""
 

@@ -1,4 +1,5 @@
-"""Options shared by every command that analyses a model: `--dim` and `--input-shape`.
+"""Command-line plumbing shared by every command: `--dim`, `--input-shape`, and the group that
+turns errors into one line and an exit code.
 
 Kept apart from cli.py so the gate commands (cli_gate.py) and the main group can both import
 them without importing each other.
@@ -6,13 +7,15 @@ them without importing each other.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 
-from .errors import UsageError
+from .errors import OnnxCostError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -116,3 +119,31 @@ def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
         return f
 
     return deco(f) if f is not None else deco
+
+
+class GuardedGroup(click.Group):
+    """Turns every OnnxCostError into one line on stderr and exit code 2; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OnnxCostError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except RecursionError:
+            click.echo("error: model nested too deeply to analyse", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory while analysing the model", err=True)
+            sys.exit(2)
+        except Exception as e:
+            if os.environ.get("ONNXCOST_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report it; "
+                "ONNXCOST_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            sys.exit(3)
