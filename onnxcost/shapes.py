@@ -13,7 +13,9 @@ import tempfile
 
 import onnx
 
+from .constants import ConstantValues
 from .errors import ModelError, UsageError
+from .fold import fold_values, with_folded_constants
 from .loader import iter_graphs
 from .rules.registry import Dim, TensorInfo
 
@@ -105,11 +107,32 @@ def infer(
         inferred = model
     infos = collect(inferred.graph)
     if _incomplete(inferred.graph, infos):
+        infos = _fold_and_reinfer(inferred, infos)
+    if _incomplete(inferred.graph, infos):
         sym = _ort_symbolic(inferred)
         if sym is not None:
             _merge_value_info(inferred, sym, infos)
             infos = collect(inferred.graph)
     return inferred, warnings, infos
+
+
+def _fold_and_reinfer(
+    inferred: onnx.ModelProto, infos: dict[str, TensorInfo]
+) -> dict[str, TensorInfo]:
+    """Fold small constant shape arithmetic into Constants and infer again; keep what improved."""
+    opsets = {(imp.domain or ""): imp.version for imp in inferred.opset_import}
+    values = fold_values(inferred.graph, infos, ConstantValues(inferred.graph), opsets)
+    if not values:
+        return infos
+    folded = with_folded_constants(inferred, values)
+    try:
+        again = onnx.shape_inference.infer_shapes(
+            folded, check_type=False, strict_mode=False, data_prop=True
+        )
+    except Exception:  # the first pass's answer stands
+        return infos
+    _merge_value_info(inferred, again, infos)
+    return collect(inferred.graph)
 
 
 def _first_line(e: BaseException) -> str:

@@ -20,8 +20,14 @@ SUITES = ("light", "real", "simple", "pytorch-converted", "pytorch-operator", "n
 
 # Models whose failure is known and reported; strict: a fix makes the test fail until removed.
 KNOWN_FAILURES: dict[str, str] = {
-    "simple/test_sequence_model1": "SequenceAt output inferred with a symbolic first dim",
     "simple/test_sequence_model4": "ConcatFromSequence output inferred with an unknown axis dim",
+}
+# Output dims that depend on the values of runtime inputs: no static analysis can know them, so
+# the honest answer is a dim that is not static (and a visible lower bound), not the reference.
+VALUE_DEPENDENT: dict[str, set[int]] = {
+    # SequenceInsert at position `pos`, then SequenceAt `pos_at`: which tensor comes out (and so
+    # its first dim) is decided by two graph inputs.
+    "simple/test_sequence_model1": {0},
 }
 
 
@@ -65,4 +71,8 @@ def test_backend_model(name: str, model: Path, refs: list[Path]) -> None:
         tensor = onnx.TensorProto()
         tensor.ParseFromString(ref.read_bytes())
         got = report.outputs[i]
+        if i in VALUE_DEPENDENT.get(name, ()):
+            assert got.shape is not None and not isinstance(got.shape[0], int), got.shape
+            assert got.shape[1:] == list(tensor.dims)[1:]
+            continue
         assert got.shape == list(tensor.dims), f"output {i} {got.name!r}"

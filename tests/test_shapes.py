@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
 from onnxcost.errors import ModelError, UsageError
@@ -94,3 +95,45 @@ def test_onnxruntime_fallback_infers_contrib_op_shapes() -> None:
     relu = r.nodes[1]
     assert relu.output_shapes == [[2, 8]]
     assert relu.flops == 16
+
+
+def _exported_bias_model(shape_value: list[int]) -> onnx.ModelProto:
+    """A conv whose zero bias is built the way torch's dynamo exporter builds it:
+    Expand(CastLike(0, x), Expand(Shape(W)[0:1], [1])); and a ConstantOfShape of `shape_value`."""
+    w = numpy_helper.from_array(np.zeros((8, 3, 3, 3), np.float32), "W")
+
+    def const(name, v):
+        return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(v))
+
+    nodes = [
+        helper.make_node("Shape", ["W"], ["ws"], start=0, end=1),
+        const("one", np.array([1], np.int64)),
+        helper.make_node("Expand", ["ws", "one"], ["bshape"]),
+        const("zero", np.array(0.0, np.float32)),
+        helper.make_node("CastLike", ["zero", "x"], ["z"]),
+        helper.make_node("Expand", ["z", "bshape"], ["bias"]),
+        helper.make_node("Conv", ["x", "W", "bias"], ["y"], pads=[1, 1, 1, 1]),
+        const("big", np.array(shape_value, np.int64)),
+        helper.make_node("ConstantOfShape", ["big"], ["filler"]),
+        helper.make_node("Shape", ["filler"], ["fs"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])
+    outs = [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in ("y", "fs")]
+    graph = helper.make_graph(nodes, "g", [x], outs, [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_constant_shape_arithmetic_is_folded_for_inference() -> None:
+    r = onnxcost.analyze(_exported_bias_model([2, 3]))
+    nodes = {n.name: n for n in r.nodes}
+    assert nodes["Expand_5"].output_shapes == [[8]]  # the bias: Shape(W)[0:1] = [8]
+    assert nodes["Conv_6"].macs == 8 * 8 * 8 * 3 * 3 * 3
+    assert r.unresolved == [] and not r.totals.lower_bound
+
+
+def test_folding_never_materialises_a_huge_constant() -> None:
+    # 2**40 x 2**40 elements: folding must skip it (its size is known before evaluating), and
+    # the analysis must finish with exact Python ints, not allocate 2**80 floats.
+    r = onnxcost.analyze(_exported_bias_model([2**40, 2**40]))
+    filler = next(n for n in r.nodes if n.op_type == "ConstantOfShape")
+    assert filler.output_shapes == [[2**40, 2**40]]

@@ -37,6 +37,7 @@ try:
 except ImportError:  # run from a checkout without `pip install .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import onnxcost
+from onnxcost.report import Report
 
 TOLERANCE_PCT = 0.5
 TORCHSCRIPT_OPSET = 17
@@ -281,14 +282,14 @@ def bn_expectation(tc: TorchCount, v: Variant) -> tuple[int, str]:
     return 0, "identical"
 
 
-def compare(name: str, v: Variant, tc: TorchCount, path: Path, report: object) -> Row:
+def compare(name: str, v: Variant, tc: TorchCount, path: Path, report: Report) -> Row:
     details: list[str] = []
-    totals = report.totals  # type: ignore[attr-defined]
+    totals = report.totals
     onnx_macs, onnx_params = totals.macs, totals.params
 
     # MACs, by the group of ops that carries them.
     onnx_groups: Counter[str] = Counter()
-    for o in report.op_types:  # type: ignore[attr-defined]
+    for o in report.op_types:
         if o.macs:
             onnx_groups[ONNX_GROUPS.get(o.op_type, o.op_type)] += o.macs
     for g in sorted(set(onnx_groups) | set(tc.macs_by_group)):
@@ -296,15 +297,11 @@ def compare(name: str, v: Variant, tc: TorchCount, path: Path, report: object) -
         if a != b:
             details.append(f"MACs in {g}: torch {a:,}, onnxcost {b:,} ({b - a:+,})")
     if totals.uncounted_nodes:
-        un = ", ".join(f"{u.op_type} x{u.count}" for u in report.uncounted)  # type: ignore[attr-defined]
+        un = ", ".join(f"{u.op_type} x{u.count}" for u in report.uncounted)
         details.append(f"onnxcost left uncounted: {un}")
     if totals.unresolved_nodes:
-        ops = Counter(
-            n.op_type
-            for n in report.nodes  # type: ignore[attr-defined]
-            if n.status == "unresolved"
-        )
-        first = report.unresolved[0]  # type: ignore[attr-defined]
+        ops = Counter(n.op_type for n in report.nodes if n.status == "unresolved")
+        first = report.unresolved[0]
         details.append(
             f"onnxcost marks {totals.unresolved_nodes} nodes unresolved "
             f"({', '.join(f'{op} x{k}' for op, k in ops.items())}; first: tensor {first.tensor} "
