@@ -11,6 +11,7 @@ from . import plot as plot_module
 from .analyzer import analyze as run_analysis
 from .cli_gate import check, diff
 from .cli_hw import hw as hw_group
+from .cli_measure import calibrate, measure
 from .cli_options import GuardedGroup, model_options
 from .errors import OnnxCostError, UsageError
 from .render import FORMATS, render, render_scaling
@@ -128,3 +129,5 @@ def analyze(
 main.add_command(hw_group)
 main.add_command(check)
 main.add_command(diff)
+main.add_command(measure)
+hw_group.add_command(calibrate)

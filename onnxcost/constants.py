@@ -18,10 +18,10 @@ class ConstantValues:
             for t in g.initializer:
                 self._tensors[t.name] = t
             for node in g.node:
-                if node.op_type == "Constant" and node.output:
-                    for a in node.attribute:
-                        if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
-                            self._tensors[node.output[0]] = a.t
+                if node.op_type == "Constant" and node.output and node.attribute:
+                    tensor = _constant_tensor(node.attribute[0])
+                    if tensor is not None:
+                        self._tensors[node.output[0]] = tensor
         self._cache: dict[str, np.ndarray | None] = {}
 
     def __call__(self, name: str) -> np.ndarray | None:
@@ -42,3 +42,24 @@ class ConstantValues:
             return numpy_helper.to_array(t)
         except Exception:  # a malformed payload: the value is simply unknown
             return None
+
+
+# Constant's value_* attributes, as the tensor each stands for (the spec's dtypes for them).
+_ATTR_DTYPES = {
+    "value_int": np.int64,
+    "value_ints": np.int64,
+    "value_float": np.float32,
+    "value_floats": np.float32,
+}
+
+
+def _constant_tensor(attr: onnx.AttributeProto) -> onnx.TensorProto | None:
+    if attr.name == "value" and attr.type == onnx.AttributeProto.TENSOR:
+        return attr.t
+    dtype = _ATTR_DTYPES.get(attr.name)
+    if dtype is None:
+        return None  # sparse or string constants: not needed for shape arithmetic
+    raw = onnx.helper.get_attribute_value(attr)
+    if isinstance(raw, list) and len(raw) > SMALL_CONSTANT_ELEMENTS:
+        return None
+    return numpy_helper.from_array(np.array(raw, dtype=dtype))

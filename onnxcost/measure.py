@@ -40,10 +40,13 @@ from .hardware import HardwareSpec
 from .loader import load
 from .report import NodeCost, Report
 from .rules.registry import TensorInfo
-from .shapes import bind, collect, infer
+from .shapes import bind, collect
+from .units import format_seconds
 
 DEFAULT_RUNS = 10
 DEFAULT_WARMUP = 3
+# Runs whose slowest is this many times the fastest are reported as disturbed.
+NOISY = 1.5
 # Integer inputs that index nothing we can see (masks, flags, ids with no table) get 0 or 1.
 SMALL_INT_HIGH = 2
 # Ops whose output carries its input's values: an index can pass through them to a Gather.
@@ -86,8 +89,8 @@ class NodeTiming:
 
 @dataclass
 class OpTypeRow:
-    op_type: str
-    nodes: int  # report nodes of this op type
+    op_type: str  # for a fused group: the op its kernel ran as
+    nodes: int  # report nodes whose time this row holds
     matched: int  # of them, joined with a kernel
     predicted_s: float  # matched nodes only: the figure the ratio compares
     measured_s: float
@@ -235,15 +238,22 @@ def measure(
         raise OnnxCostError(f"--warmup must be 0 or more, got {warmup}")
     if threads is not None and threads < 1:
         raise OnnxCostError(f"--threads must be at least 1, got {threads}")
+    loaded = load(model)
+    bind(loaded.model, dims, input_shapes)
+    _check_inputs_static(loaded.model.graph)  # before the slow part: a missing --dim fails fast
     report = analyze(model, dims=dims, input_shapes=input_shapes)
     roofline.apply(report, spec)
 
-    loaded = load(model)
-    bind(loaded.model, dims, input_shapes)
-    inferred = infer(loaded.model)[0]
-    infos = collect(inferred.graph)
-    g = build(inferred.graph)
-    feeds, inputs = make_inputs(g, inferred.graph, infos, np.random.default_rng(seed))
+    # Tensor shapes for the inputs and the Gather tables: declared ones (inputs, initializers)
+    # and the report's inferred node outputs; no second shape inference.
+    graph = loaded.model.graph
+    infos = collect(graph)
+    for rec in report.nodes:
+        for name, shape in zip(rec.outputs, rec.output_shapes, strict=True):
+            if name and name not in infos and shape is not None:
+                infos[name] = TensorInfo(name, 0, tuple(shape))
+    g = build(graph)
+    feeds, inputs = make_inputs(g, graph, infos, np.random.default_rng(seed))
 
     source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else os.fspath(model)
     label = "(in-memory model)" if isinstance(model, onnx.ModelProto) else os.fspath(model)
@@ -259,6 +269,17 @@ def measure(
     timed = [n for n in joined.nodes if n.predicted_s > 0 and n.measured_s > 0]
     ratios = [n.measured_s / n.predicted_s for n in timed]
     warnings = list(profile_warnings) + joined.warnings
+    noisy = [
+        f"{what} {format_seconds(min(v))} to {format_seconds(max(v))}"
+        for what, v in (("wall clock", wall), ("kernel sums", per_run_sums))
+        if v and min(v) > 0 and max(v) > NOISY * min(v)
+    ]
+    if noisy:
+        warnings.append(
+            "the timed runs disagree (" + "; ".join(noisy) + "): something else was using the "
+            "CPU. The per-kernel medians resist it better than the totals; more --runs or "
+            "--threads 1 help"
+        )
     if report.totals.lower_bound:
         warnings.append(
             "the prediction is a lower bound (uncounted ops or unresolved shapes): see "
@@ -322,20 +343,36 @@ def make_inputs(
         if np_dtype is None or np_dtype.kind not in "fiub":
             raise OnnxCostError(f"input {name!r}: cannot make random data of type {t.dtype}")
         if np_dtype.kind == "f":
-            feeds[name] = rng.standard_normal(shape, dtype=np.float32).astype(np_dtype)
+            feeds[name] = np.asarray(rng.standard_normal(shape, dtype=np.float32), np_dtype)
             how = "normal(0, 1)"
         elif np_dtype.kind == "b":
-            feeds[name] = rng.random(shape) < 0.5
+            feeds[name] = np.asarray(rng.random(shape) < 0.5)
             how = "random booleans"
         else:
             high, why = _index_bound(name, nodes_by_input, infos)
             if high is None:
                 high, why = SMALL_INT_HIGH, "no indexed dim found"
             high = min(high, int(np.iinfo(np_dtype).max) + 1)
-            feeds[name] = rng.integers(0, max(high, 1), shape, dtype=np_dtype)
+            feeds[name] = np.asarray(rng.integers(0, max(high, 1), shape, dtype=np_dtype))
             how = f"integers in [0, {high}) ({why})"
         records.append(InputData(name, t.dtype, shape, how))
     return feeds, records
+
+
+def _check_inputs_static(graph: onnx.GraphProto) -> None:
+    inits = {i.name for i in graph.initializer}
+    for vi in graph.input:
+        if vi.name in inits or not vi.type.HasField("tensor_type"):
+            continue
+        tt = vi.type.tensor_type
+        if not tt.HasField("shape"):
+            raise OnnxCostError(
+                f"input {vi.name!r}: rank unknown; give --input-shape {vi.name}=DIMS"
+            )
+        for d in tt.shape.dim:
+            if not d.HasField("dim_value"):
+                hint = f"--dim {d.dim_param}=N" if d.dim_param else f"--input-shape {vi.name}=DIMS"
+                raise OnnxCostError(f"input {vi.name!r} has an unbound dim: give {hint} to run it")
 
 
 def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
@@ -720,20 +757,23 @@ def _runs_as(op_type: str, runtime_op: str) -> bool:
 
 
 def _op_rows(report: Report, joined: _Joined) -> list[OpTypeRow]:
+    """One row per op type. A fused kernel's group counts under the op it ran as (Conv for
+    Conv+BatchNormalization+Relu), with all its members; unjoined nodes under their own op."""
     rows: dict[str, OpTypeRow] = {}
-    for rec in report.nodes:
-        row = rows.setdefault(rec.op_type, OpTypeRow(rec.op_type, 0, 0, 0.0, 0.0, 0.0))
-        row.nodes += 1
-        if rec.name in joined.group_of:
-            row.matched += 1
-        else:
-            row.unmatched_predicted_s += rec.latency_s or 0.0
+
+    def row(op: str) -> OpTypeRow:
+        return rows.setdefault(op, OpTypeRow(op, 0, 0, 0.0, 0.0, 0.0))
+
     for n in joined.nodes:
-        # A fused kernel counts under the op it ran as (Conv for Conv+BatchNorm+Relu).
-        op = n.runtime_op if n.match == "fused" else n.op_type
-        row = rows.setdefault(op, OpTypeRow(op, 0, 0, 0.0, 0.0, 0.0))
-        row.predicted_s += n.predicted_s
-        row.measured_s += n.measured_s
+        r = row(n.runtime_op if n.match == "fused" else n.op_type)
+        r.nodes += len(n.members)
+        r.matched += len(n.members)
+        r.predicted_s += n.predicted_s
+        r.measured_s += n.measured_s
+    for u in joined.unmatched_nodes:
+        r = row(u.op_type)
+        r.nodes += 1
+        r.unmatched_predicted_s += u.time_s
     return sorted(rows.values(), key=lambda r: (-r.measured_s, -r.predicted_s, r.op_type))
 
 

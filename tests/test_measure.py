@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from builders import GraphBuilder
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from builders import GraphBuilder
 from onnxcost import calibrate as cal
 from onnxcost import hardware
 from onnxcost.cli_measure import measure as measure_cmd
@@ -96,7 +96,9 @@ def test_unnamed_nodes_join_by_position_and_constants_are_listed(spec):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
     nodes = [
-        helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(np.ones(8, np.float32))),
+        helper.make_node(
+            "Constant", [], ["c"], value=numpy_helper.from_array(np.ones(8, np.float32))
+        ),
         helper.make_node("Add", ["x", "c"], ["a"]),  # unnamed: onnxruntime calls it Add_0
         helper.make_node("Relu", ["a"], ["b"]),  # Relu_1 there, Relu_2 in the report
         helper.make_node("Relu", ["b"], ["y"], name="last"),

@@ -107,7 +107,7 @@ def _exported_bias_model(shape_value: list[int]) -> onnx.ModelProto:
 
     nodes = [
         helper.make_node("Shape", ["W"], ["ws"], start=0, end=1),
-        const("one", np.array([1], np.int64)),
+        helper.make_node("Constant", [], ["one"], value_ints=[1]),  # as torch's dynamo writes it
         helper.make_node("Expand", ["ws", "one"], ["bshape"]),
         const("zero", np.array(0.0, np.float32)),
         helper.make_node("CastLike", ["zero", "x"], ["z"]),
