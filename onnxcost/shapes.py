@@ -113,7 +113,35 @@ def infer(
         if sym is not None:
             _merge_value_info(inferred, sym, infos)
             infos = collect(inferred.graph)
+    _sequence_concat_shapes(inferred.graph, infos)
     return inferred, warnings, infos
+
+
+def _sequence_concat_shapes(graph: onnx.GraphProto, infos: dict[str, TensorInfo]) -> None:
+    """ConcatFromSequence of a SequenceConstruct: the shape follows from the elements' shapes,
+    which onnx's inference does not carry through the sequence type."""
+    made_by = {n.output[0]: n for n in graph.node if n.op_type == "SequenceConstruct" and n.output}
+    for node in graph.node:
+        if node.op_type != "ConcatFromSequence" or not node.output or node.input[0] not in made_by:
+            continue
+        parts = [infos.get(n) for n in made_by[node.input[0]].input]
+        if not parts or any(p is None or not p.static for p in parts):
+            continue
+        shapes = [p.dims() for p in parts]  # type: ignore[union-attr]
+        attrs = {a.name: a.i for a in node.attribute}
+        new_axis, rank = attrs.get("new_axis", 0), len(shapes[0])
+        axis = attrs.get("axis", 0)
+        axis += (rank + 1 if new_axis else rank) if axis < 0 else 0
+        if new_axis:
+            if any(sh != shapes[0] for sh in shapes) or not 0 <= axis <= rank:
+                continue
+            out = (*shapes[0][:axis], len(shapes), *shapes[0][axis:])
+        else:
+            rest = {sh[:axis] + sh[axis + 1 :] for sh in shapes}
+            if len(rest) != 1 or not 0 <= axis < rank or any(len(sh) != rank for sh in shapes):
+                continue
+            out = (*shapes[0][:axis], sum(sh[axis] for sh in shapes), *shapes[0][axis + 1 :])
+        infos[node.output[0]] = TensorInfo(node.output[0], parts[0].elem_type, out)  # type: ignore[union-attr]
 
 
 def _fold_and_reinfer(

@@ -19,9 +19,7 @@ DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 SUITES = ("light", "real", "simple", "pytorch-converted", "pytorch-operator", "node")
 
 # Models whose failure is known and reported; strict: a fix makes the test fail until removed.
-KNOWN_FAILURES: dict[str, str] = {
-    "simple/test_sequence_model4": "ConcatFromSequence output inferred with an unknown axis dim",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 # Output dims that depend on the values of runtime inputs: no static analysis can know them, so
 # the honest answer is a dim that is not static (and a visible lower bound), not the reference.
 VALUE_DEPENDENT: dict[str, set[int]] = {
