@@ -1,13 +1,18 @@
 """Load a model file safely: parse only, never read external weights, never run anything.
 
-Weight payloads are dropped from the in-memory proto after parsing (only their dtype and dims are
-kept), so memory and shape-inference time grow with the graph, not with the weights. Small tensors
-stay: shape inference needs their values (shapes, axes).
+The file is read once (a regular file only: never a FIFO or a device) and parsed as a ModelProto.
+Then, before anything else looks at it:
+- its structure is checked (graph, opsets, nesting depth, declared dims),
+- external-data locations are checked without opening them, and the tensors are turned into plain
+  payload-less tensors, so that no later step (onnx or onnxruntime helpers) can open a file,
+- weight payloads are dropped (only dtype and dims are kept), so memory and shape-inference time grow
+  with the graph, not with the weights. Small tensors keep their values: shape inference needs them.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,9 @@ from .errors import ModelError
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
 SMALL_CONSTANT_ELEMENTS = 1024
+# Deeper If/Loop/Scan nesting is refused. A file cannot get near it anyway (protobuf stops parsing
+# at 100 message levels, about 32 nested subgraphs); this bounds models handed over in memory.
+MAX_SUBGRAPH_DEPTH = 64
 _PAYLOAD_FIELDS = (
     "raw_data",
     "float_data",
@@ -28,6 +36,8 @@ _PAYLOAD_FIELDS = (
     "double_data",
     "uint64_data",
 )
+_MAX_BYTES_PER_ELEMENT = 16  # complex128
+_MAX_STRING_BYTES = 64 * 1024  # string constants are never needed for costs
 
 
 @dataclass
@@ -48,41 +58,98 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
         loaded = LoadedModel(proto, None)
     else:
         path = Path(model)
-        proto = _parse(path)
-        loaded = LoadedModel(proto, path, file_bytes=path.stat().st_size)
-    _validate_top(proto, loaded.path)
+        data = _read(path)
+        loaded = LoadedModel(_parse(data, path), path, file_bytes=len(data))
+        del data
+    _validate_top(loaded.model, loaded.path)
+    _validate_nesting(loaded.model.graph)
+    _validate_dims(loaded.model.graph)
     _check_external(loaded)
-    _strip_payloads(proto)
+    _strip_payloads(loaded.model)
     return loaded
 
 
-def _parse(path: Path) -> onnx.ModelProto:
-    if not path.exists():
-        raise ModelError(f"{path}: no such file")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a directory, not an ONNX file")
+def _read(path: Path) -> bytes:
+    """The bytes of a regular file; FIFOs, devices and directories are refused before any read."""
     try:
-        data = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it right after.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a directory, not an ONNX file") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise ModelError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ModelError(f"{path}: is a directory, not an ONNX file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ModelError(f"{path}: not a regular file (a device, FIFO or socket): refused")
+        if st.st_size == 0:
+            raise ModelError(f"{path}: file is empty")
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, 1 << 24):
+            chunks.append(chunk)
     except OSError as e:
         raise ModelError(f"{path}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
     if not data:
         raise ModelError(f"{path}: file is empty")
+    return data
+
+
+def _parse(data: bytes, path: Path) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
-        raise ModelError(f"{path}: not an ONNX model (protobuf parse failed: {e})") from None
+        text = str(e)
+        if "MaxDepth" in text or "recursion" in text.lower():
+            raise ModelError(
+                f"{path}: not a usable ONNX model: messages nested deeper than protobuf's limit "
+                "of 100 levels (subgraphs nested too deeply)"
+            ) from None
+        raise ModelError(f"{path}: not an ONNX model (protobuf parse failed: {text})") from None
     return proto
+
+
+def _unknown_fields(proto: onnx.ModelProto) -> list[int]:
+    try:
+        from google.protobuf import unknown_fields
+    except ImportError:  # older protobuf: no hint then
+        return []
+    try:
+        return sorted({f.field_number for f in unknown_fields.UnknownFieldSet(proto)})
+    except Exception:
+        return []
 
 
 def _validate_top(proto: onnx.ModelProto, path: Path | None) -> None:
     where = str(path) if path else "model"
     if not proto.HasField("graph"):
-        raise ModelError(f"{where}: not an ONNX model (no graph)")
+        unknown = _unknown_fields(proto)
+        hint = (
+            f"; it has fields ModelProto does not define ({', '.join(map(str, unknown[:8]))}): "
+            "another protobuf message, such as a GraphProto or TensorProto?"
+            if unknown
+            else ""
+        )
+        raise ModelError(f"{where}: not an ONNX model (no graph{hint})")
     if not proto.opset_import:
         raise ModelError(f"{where}: model declares no opset_import")
     if not proto.graph.node and not proto.graph.output:
         raise ModelError(f"{where}: graph is empty (no nodes, no outputs)")
+
+
+def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
+    for attr in node.attribute:
+        if attr.type == onnx.AttributeProto.GRAPH:
+            yield attr.g
+        elif attr.type == onnx.AttributeProto.GRAPHS:
+            yield from attr.graphs
 
 
 def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
@@ -92,11 +159,22 @@ def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
         g = stack.pop()
         yield g
         for node in g.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.GRAPH:
-                    stack.append(attr.g)
-                elif attr.type == onnx.AttributeProto.GRAPHS:
-                    stack.extend(attr.graphs)
+            stack.extend(_subgraphs(node))
+
+
+def _validate_nesting(graph: onnx.GraphProto) -> None:
+    """Refuse subgraphs nested deeper than MAX_SUBGRAPH_DEPTH (costing them recurses)."""
+    stack: list[tuple[onnx.GraphProto, int, str]] = [(graph, 0, "")]
+    while stack:
+        g, depth, top = stack.pop()
+        for k, node in enumerate(g.node):
+            where = top or node.name or f"{node.op_type}_{k}"
+            for sub in _subgraphs(node):
+                if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                    raise ModelError(
+                        f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"
+                    )
+                stack.append((sub, depth + 1, where))
 
 
 def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
@@ -117,42 +195,68 @@ def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                     yield from attr.tensors
 
 
+def _validate_dims(graph: onnx.GraphProto) -> None:
+    """Stored tensors and declared graph inputs must not have negative dims."""
+    for t in iter_tensors(graph):
+        for d in t.dims:
+            if d < 0:
+                raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
+    for g in iter_graphs(graph):
+        for vi in g.input:
+            tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+            if tt is None:
+                continue
+            for d in tt.shape.dim:
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
+
+
+def _bad_location(loc: str) -> str | None:
+    """Why an external-data location is refused, or None. Pure string checks: nothing is opened."""
+    if any(ord(c) < 32 for c in loc):
+        return "contains a control character"
+    if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
+        return "is absolute"
+    if ".." in loc.replace("\\", "/").split("/"):
+        return "contains '..'"
+    return None
+
+
 def _check_external(loaded: LoadedModel) -> None:
-    """Refuse external-data locations that leave the model's folder; never open any of them."""
+    """Refuse external-data locations that leave the model's folder; never open any of them.
+
+    Each external tensor then becomes a plain tensor with no payload (dims and dtype kept), so
+    nothing downstream (onnx's or onnxruntime's helpers resolve locations against the working
+    directory) can ever read one.
+    """
     base = loaded.path.parent if loaded.path else None
     base_real = os.path.realpath(base) if base is not None else None
-    checked: set[str] = set()
     for t in iter_tensors(loaded.model.graph):
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+        if t.data_location != onnx.TensorProto.EXTERNAL and not t.external_data:
             continue
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
         if not loc:
             raise ModelError(f"tensor {t.name!r}: external data without a location")
-        if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
-            raise ModelError(
-                f"tensor {t.name!r}: external data location {loc!r} is absolute: refused"
-            )
-        parts = loc.replace("\\", "/").split("/")
-        if ".." in parts:
-            raise ModelError(
-                f"tensor {t.name!r}: external data location {loc!r} contains '..': refused"
-            )
-        if loc in checked:
-            continue  # thousands of tensors usually share one file: resolve it once
-        checked.add(loc)
-        loaded.external_data.append(loc)
-        if base_real is None:
-            continue
-        # realpath resolves symlinks without opening the file.
-        target = os.path.realpath(os.path.join(base_real, loc))
-        if os.path.commonpath([target, base_real]) != base_real:
-            raise ModelError(
-                f"tensor {t.name!r}: external data location {loc!r} resolves outside the model's "
-                "folder: refused"
-            )
-        if not os.path.lexists(target) and loc not in loaded.missing_external:
-            loaded.missing_external.append(loc)
+        why = _bad_location(loc)
+        if why:
+            raise ModelError(f"tensor {t.name!r}: external data location {loc!r} {why}: refused")
+        if loc not in loaded.external_data:
+            loaded.external_data.append(loc)
+        if base_real is not None:
+            # realpath resolves symlinks (lstat/readlink) without opening the file.
+            target = os.path.realpath(os.path.join(base_real, loc))
+            if os.path.commonpath([target, base_real]) != base_real:
+                raise ModelError(
+                    f"tensor {t.name!r}: external data location {loc!r} resolves outside the "
+                    "model's folder: refused"
+                )
+            if not os.path.lexists(target) and loc not in loaded.missing_external:
+                loaded.missing_external.append(loc)
+        t.ClearField("external_data")
+        t.data_location = onnx.TensorProto.DEFAULT
+        for f in _PAYLOAD_FIELDS:
+            t.ClearField(f)
     if loaded.missing_external:
         loaded.warnings.append(
             "external data file(s) missing: "
@@ -161,15 +265,28 @@ def _check_external(loaded: LoadedModel) -> None:
         )
 
 
+def _elements(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
+
+
+def _oversized_payload(t: onnx.TensorProto, n: int) -> bool:
+    """More stored data than `n` elements can need: the values cannot be trusted, nor kept."""
+    if len(t.raw_data) > _MAX_BYTES_PER_ELEMENT * max(n, 1):
+        return True
+    repeated = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+    if any(len(getattr(t, f)) > 2 * max(n, 1) for f in repeated):  # complex: 2 values each
+        return True
+    return len(t.string_data) > max(n, 1) or sum(map(len, t.string_data)) > _MAX_STRING_BYTES
+
+
 def _strip_payloads(proto: onnx.ModelProto) -> None:
-    """Drop weight bytes we will never need; keep small integer constants for shape inference."""
+    """Drop weight bytes we will never need; keep small constants' values for shape inference."""
     for t in iter_tensors(proto.graph):
-        n = 1
-        for d in t.dims:
-            n *= d
-        if n <= SMALL_CONSTANT_ELEMENTS:
-            continue
-        if t.data_location == onnx.TensorProto.EXTERNAL:
+        n = _elements(t)
+        if n <= SMALL_CONSTANT_ELEMENTS and not _oversized_payload(t, n):
             continue
         for f in _PAYLOAD_FIELDS:
             t.ClearField(f)
