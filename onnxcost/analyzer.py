@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import onnx
 from onnx import helper
 
 from . import memory, rules
 from .constants import ConstantValues
-from .errors import ModelError, OnnxCostError, UncountedError
+from .errors import ModelError, NodeError, OnnxCostError, UncountedError
 from .graph import Graph, build
 from .loader import load
 from .params import Constants, classify
@@ -144,10 +145,14 @@ class _Coster:
             if rec is not None:
                 rec.status = "uncounted"
             return None
+        opset = self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0)
+        bad = _attribute_type_error(node, opset)
+        if bad:
+            raise NodeError(f"node {name!r} ({node.op_type}): {bad}")
         try:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
-            raise ModelError(f"node {name!r} ({node.op_type}): unreadable attribute: {e}") from None
+            raise NodeError(f"node {name!r} ({node.op_type}): unreadable attribute: {e}") from None
         ctx = NodeContext(
             op_type=node.op_type,
             domain=node.domain,
@@ -155,7 +160,7 @@ class _Coster:
             inputs=[self.info(n) if n else None for n in node.input],
             outputs=[self.info(n) if n else None for n in node.output],
             attrs=attrs,
-            opset=self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0),
+            opset=opset,
             values=self.values,
             subgraph=lambda attr: self.subgraph_cost(attrs.get(attr), name),
         )
@@ -166,14 +171,16 @@ class _Coster:
             if rec is not None:
                 rec.status = "unresolved"
             return Cost(lower_bound=True)
+        except NodeError:
+            raise  # from a subgraph: it names the inner node already ("outer/inner")
         except OnnxCostError as e:
-            raise ModelError(f"node {name!r} ({node.op_type}): {e}") from None
+            raise NodeError(f"node {name!r} ({node.op_type}): {e}") from None
         except RecursionError:
             raise ModelError(
                 f"node {name!r} ({node.op_type}): subgraphs nested too deeply"
             ) from None
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
-            raise ModelError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
+            raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
 
     def subgraph_cost(self, sub: object, outer: str) -> Cost:
         """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body)."""
@@ -204,6 +211,40 @@ class _Coster:
             total += t.nbytes()
         return total
 
+
+@lru_cache(maxsize=4096)
+def _schema_attr_types(domain: str, op_type: str, opset: int) -> dict[str, int] | None:
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except Exception:  # unknown op or domain (contrib, custom): nothing to check against
+        return None
+    return {k: int(a.type) for k, a in schema.attributes.items()}
+
+
+def _attribute_type_error(node: onnx.NodeProto, opset: int) -> str | None:
+    """An attribute whose type differs from the op's schema (ints where a tensor came, ...).
+
+    Rules can then trust attribute types; a hostile file gets an error naming the attribute.
+    """
+    types = _schema_attr_types(node.domain if node.domain != "ai.onnx" else "", node.op_type, opset)
+    if not types:
+        return None
+    for a in node.attribute:
+        want = types.get(a.name)
+        if want is not None and a.type != want:
+            have = (
+                onnx.AttributeProto.AttributeType.Name(a.type)
+                if a.type in _ATTR_TYPE_NAMES
+                else a.type
+            )
+            return (
+                f"attribute {a.name!r} has type {have}, the spec says "
+                f"{onnx.AttributeProto.AttributeType.Name(want)}"
+            )
+    return None
+
+
+_ATTR_TYPE_NAMES = set(onnx.AttributeProto.AttributeType.values())
 
 _PASS_THROUGH = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
 
@@ -322,10 +363,12 @@ def _fill_totals(report: Report, consts: Constants, live: memory.Liveness, g: Gr
     unknown_params = [w.name for w in consts.params.values() if w.elements is None]
     for name in unknown_params:
         report.unresolved.append(UnresolvedItem(name, "(weight)", "weight shape not static"))
+    listed = {u.tensor for u in report.unresolved}  # a set: a list scan is quadratic
     for name in live.unknown:
         producer = g.producer.get(name)
         node = g.names[producer] if producer is not None else "(graph input)"
-        if not any(u.tensor == name for u in report.unresolved):
+        if name not in listed:
+            listed.add(name)
             report.unresolved.append(UnresolvedItem(name, node, "activation size not static"))
     t.lower_bound = bool(t.uncounted_nodes or report.unresolved)
 

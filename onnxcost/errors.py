@@ -11,6 +11,10 @@ class ModelError(OnnxCostError):
     """The model file is unreadable, malformed or refused."""
 
 
+class NodeError(ModelError):
+    """A node that cannot be costed; the message already names it (and its enclosing nodes)."""
+
+
 class UsageError(OnnxCostError):
     """An option or argument is malformed."""
 

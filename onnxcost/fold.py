@@ -11,6 +11,7 @@ every input value is already known and small, and only when the output's size is
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from math import prod
 
@@ -162,8 +163,10 @@ def _evaluate(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) ->
         [helper.make_empty_tensor_value_info(node.output[0])],
     )
     feeds = {n: v for n, v in zip(node.input, ins, strict=True) if n}
-    try:
-        out = ReferenceEvaluator(graph, opsets={"": opset or 21}).run(None, feeds)[0]
+    try:  # quietly: numpy's warnings on odd constants are not the user's business
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            out = ReferenceEvaluator(graph, opsets={"": opset or 21}).run(None, feeds)[0]
     except Exception:  # an op it cannot evaluate here: the shape stays for inference to find
         return None
     return np.asarray(out)

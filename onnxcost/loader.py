@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 
 from .errors import ModelError
+from .graph import build
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
 SMALL_CONSTANT_ELEMENTS = 1024
@@ -62,8 +64,10 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
         loaded = LoadedModel(_parse(data, path), path, file_bytes=len(data))
         del data
     _validate_top(loaded.model, loaded.path)
+    _validate_text(loaded.model, loaded.path)
     _validate_nesting(loaded.model.graph)
     _validate_dims(loaded.model.graph)
+    build(loaded.model.graph)  # duplicate producers, dangling inputs, cycles: before any inference
     _check_external(loaded)
     _strip_payloads(loaded.model)
     return loaded
@@ -110,7 +114,7 @@ def _parse(data: bytes, path: Path) -> onnx.ModelProto:
         if "MaxDepth" in text or "recursion" in text.lower():
             raise ModelError(
                 f"{path}: not a usable ONNX model: messages nested deeper than protobuf's limit "
-                "of 100 levels (subgraphs nested too deeply)"
+                "of 100 levels (subgraphs or types nested too deeply)"
             ) from None
         raise ModelError(f"{path}: not an ONNX model (protobuf parse failed: {text})") from None
     return proto
@@ -142,6 +146,35 @@ def _validate_top(proto: onnx.ModelProto, path: Path | None) -> None:
         raise ModelError(f"{where}: model declares no opset_import")
     if not proto.graph.node and not proto.graph.output:
         raise ModelError(f"{where}: graph is empty (no nodes, no outputs)")
+
+
+def _validate_text(proto: onnx.ModelProto, path: Path | None) -> None:
+    """Every string field must be UTF-8 text. Protobuf hands back invalid UTF-8 as bytes, which
+    would surface later as confusing type errors (names sorted, printed, written as JSON)."""
+    stack: list[Message] = [proto]
+    while stack:
+        msg = stack.pop()
+        for fd, value in msg.ListFields():
+            if fd.type == FieldDescriptor.TYPE_MESSAGE:
+                if _is_repeated(fd):
+                    stack.extend(value)
+                else:
+                    stack.append(value)
+            elif fd.type == FieldDescriptor.TYPE_STRING:
+                for text in value if _is_repeated(fd) else (value,):
+                    if not isinstance(text, str):
+                        owner = getattr(msg, "name", "")
+                        raise ModelError(
+                            f"{path or 'model'}: {msg.DESCRIPTOR.name}"
+                            + (f" {owner!r}" if isinstance(owner, str) and owner else "")
+                            + f": field {fd.name!r} is not valid UTF-8 ({bytes(text)[:40]!r})"
+                        )
+
+
+def _is_repeated(fd: FieldDescriptor) -> bool:
+    # protobuf >= 5 has is_repeated; older versions only the label
+    flag = getattr(fd, "is_repeated", None)
+    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
 
 
 def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
@@ -232,7 +265,8 @@ def _check_external(loaded: LoadedModel) -> None:
     base = loaded.path.parent if loaded.path else None
     base_real = os.path.realpath(base) if base is not None else None
     for t in iter_tensors(loaded.model.graph):
-        if t.data_location != onnx.TensorProto.EXTERNAL and not t.external_data:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            t.ClearField("external_data")  # ignored by every reader; dropped to be sure
             continue
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")

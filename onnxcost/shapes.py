@@ -7,16 +7,18 @@ static shape, onnxruntime's symbolic shape inference gets a try, and the better 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
-import tempfile
+import types
+from math import prod
 
 import onnx
 
 from .constants import ConstantValues
 from .errors import ModelError, UsageError
 from .fold import fold_values, with_folded_constants
-from .loader import iter_graphs
+from .loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
 from .rules.registry import Dim, TensorInfo
 
 
@@ -96,25 +98,149 @@ def infer(
     """Run shape inference; returns the inferred model, warnings and every tensor's info.
 
     Never raises on gaps: what stays unknown is left for the report to list.
+
+    onnx's value propagation (data_prop) and onnxruntime's symbolic inference compute small
+    integer vectors (shapes) in memory, and a tiny hostile file can make those grow exponentially
+    (a chain of Concat(x, x)). So a first pass without value propagation measures them, and the
+    value-computing passes run only when every such vector stays within the cap.
     """
     warnings: list[str] = []
     try:
         inferred = onnx.shape_inference.infer_shapes(
-            model, check_type=False, strict_mode=False, data_prop=True
+            model, check_type=False, strict_mode=False, data_prop=False
         )
+        failed = False
     except Exception as e:  # onnx raises several types; a gap is not fatal
         warnings.append(f"onnx shape inference failed: {_first_line(e)}")
-        inferred = model
+        inferred, failed = model, True
+    _clear_negative_dims(inferred, [])
+    hazard = _propagation_hazard(inferred.graph)
+    if hazard is not None:
+        warnings.append(f"shape value propagation skipped: {hazard}")
+    elif not failed:
+        try:
+            inferred = onnx.shape_inference.infer_shapes(
+                model, check_type=False, strict_mode=False, data_prop=True
+            )
+        except Exception as e:
+            warnings.append(f"onnx shape inference failed: {_first_line(e)}")
+    _clear_negative_dims(inferred, warnings)
     infos = collect(inferred.graph)
-    if _incomplete(inferred.graph, infos):
+    if hazard is None and _incomplete(inferred.graph, infos):
         infos = _fold_and_reinfer(inferred, infos)
-    if _incomplete(inferred.graph, infos):
-        sym = _ort_symbolic(inferred)
+    if hazard is None and _incomplete(inferred.graph, infos):
+        sym = _ort_symbolic(inferred, warnings)
         if sym is not None:
+            _clear_negative_dims(sym, [])
             _merge_value_info(inferred, sym, infos)
             infos = collect(inferred.graph)
     _sequence_concat_shapes(inferred.graph, infos)
     return inferred, warnings, infos
+
+
+def _clear_negative_dims(model: onnx.ModelProto, warnings: list[str]) -> None:
+    """A negative dim out of inference (bad attributes upstream) becomes an unknown dim.
+
+    Declared input dims were checked at load; the node's rule reports what is wrong with it.
+    """
+    for g in iter_graphs(model.graph):
+        for vi in (*g.value_info, *g.output):
+            if not vi.type.HasField("tensor_type"):
+                continue
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    warnings.append(
+                        f"tensor {vi.name!r}: shape inference gave dim {d.dim_value} "
+                        "(invalid attributes upstream?): treated as unknown"
+                    )
+                    d.Clear()
+
+
+_INT_TYPES = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+
+
+@functools.cache
+def _propagating_ops() -> frozenset[str]:
+    """ONNX ops through which onnx's inference propagates values (Shape, Concat, Gather, ...)."""
+    try:
+        return frozenset(
+            s.name
+            for s in onnx.defs.get_all_schemas_with_history()
+            if s.domain in ("", "ai.onnx") and s.has_data_propagation_function
+        )
+    except AttributeError:  # an onnx without the flag: the ops known to propagate (onnx 1.23)
+        known = "Add Cast Concat Gather Mul Shape Size Slice Squeeze Sub Unsqueeze"
+        return frozenset(known.split())
+
+
+def _propagation_hazard(graph: onnx.GraphProto) -> str | None:
+    """Why computing shape values could blow up (a vector beyond the cap), or None.
+
+    An upper bound of how many values each tensor could carry in onnx's value propagation:
+    stored constants their declared size (onnx may size a vector by the dims even when the
+    payload was dropped), Shape the rank, Concat the sum, Gather its indices, the other
+    propagating ops their largest input, every other op nothing (onnxruntime's own pass is
+    guarded separately); tightened to the tensor's static size where the plain pass knows it,
+    and to nothing where the tensor is not an integer scalar or vector (only those carry
+    values). Names not yet seen in file order are assumed to carry the cap, so an unusual
+    order errs on the safe side.
+    """
+    cap = SMALL_CONSTANT_ELEMENTS
+    infos: dict[str, TensorInfo] = {}
+    for g in iter_graphs(graph):
+        for vi in (*g.input, *g.value_info, *g.output):
+            t = _info(vi.name, vi.type)
+            if t.shape is not None and len(t.shape) > cap:
+                return f"tensor {vi.name!r} has rank {len(t.shape)} (limit {cap})"
+            infos[vi.name] = t
+    bound: dict[str, int] = {}
+    for g in iter_graphs(graph):
+        for vi in g.input:
+            bound[vi.name] = 0  # a run-time value: nothing to propagate
+        for t in g.initializer:
+            bound[t.name] = prod(t.dims)  # declared: onnx may size a vector by it, payload or not
+        for node in g.node:
+            ins = [bound.get(n, cap) if n else 0 for n in node.input]
+            b = _value_bound(node, ins, infos, cap) if node.domain in ("", "ai.onnx") else 0
+            for out in node.output:
+                info = infos.get(out)
+                bo = b
+                if info is not None and info.shape is not None:
+                    if len(info.shape) > 1 or (info.elem_type and info.elem_type not in _INT_TYPES):
+                        bo = 0
+                    elif info.static:
+                        bo = min(bo, prod(info.dims()))
+                if bo > cap:
+                    return (
+                        f"tensor {out!r} (node {node.name or node.op_type!r}) could hold {bo} "
+                        f"computed values (limit {cap})"
+                    )
+                bound[out] = bo
+    return None
+
+
+def _value_bound(
+    node: onnx.NodeProto, ins: list[int], infos: dict[str, TensorInfo], cap: int
+) -> int:
+    op = node.op_type
+    if op == "Constant":
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                return prod(a.t.dims)
+            return min(max(len(a.ints), len(a.floats), 1), cap)
+        return 0
+    if op == "Shape":
+        x = infos.get(node.input[0]) if node.input else None
+        return len(x.shape) if x is not None and x.shape is not None else cap
+    if op == "Size":
+        return 1
+    if op == "Concat":
+        return sum(ins)
+    if op == "Gather":
+        return ins[1] if len(ins) > 1 else 0
+    if op in _propagating_ops():
+        return max(ins, default=0)
+    return 0
 
 
 def _sequence_concat_shapes(graph: onnx.GraphProto, infos: dict[str, TensorInfo]) -> None:
@@ -159,6 +285,7 @@ def _fold_and_reinfer(
         )
     except Exception:  # the first pass's answer stands
         return infos
+    _clear_negative_dims(again, [])
     _merge_value_info(inferred, again, infos)
     return collect(inferred.graph)
 
@@ -178,37 +305,98 @@ def _incomplete(graph: onnx.GraphProto, infos: dict[str, TensorInfo]) -> bool:
     return False
 
 
-def _ort_symbolic(model: onnx.ModelProto) -> onnx.ModelProto | None:
+def _ort_symbolic(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProto | None:
     """onnxruntime's symbolic inference (knows contrib ops, merges symbols); None if it fails.
 
     Its public entry point saves a file into the working directory when inference is incomplete,
-    so we run its steps ourselves (keeping the partial answer), or failing that, in a temp dir.
-    A failure needs no warning of its own: whatever stays unknown is listed as unresolved.
+    so we run its steps ourselves (keeping the partial answer), with guards against vectors and
+    ranks beyond the cap (`_bounded_symbolic`); if its internals are not the ones we know, it is
+    not used at all. A failure needs no warning of its own: what stays unknown is listed as
+    unresolved.
     """
     try:
-        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
-    except Exception:  # onnxruntime missing or broken: onnx's answer stands
+        from onnxruntime.tools import symbolic_shape_infer as ssi
+    except Exception as e:  # onnxruntime or sympy missing: onnx's answer stands, and we say so
+        warnings.append(f"onnxruntime symbolic shape inference unavailable: {_first_line(e)}")
+        return None
+    bounded = _bounded_symbolic(ssi)
+    if bounded is None:
         return None
     logger = logging.getLogger()
     level = logger.level
     logger.setLevel(logging.CRITICAL)
     sink = io.StringIO()
+    original = ssi.SymbolicShapeInference
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            try:
-                sym = SymbolicShapeInference(2**31 - 1, True, False, 0)
-                sym._preprocess(model)
-                while sym.run_:
-                    sym._infer_impl()
-                sym._update_output_from_vi()
-                return sym.out_mp_
-            except AttributeError:  # its internals changed: use the public call, away from cwd
-                with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):
-                    return SymbolicShapeInference.infer_shapes(model, 2**31 - 1, True, False, 0)
-    except Exception:  # it raises many types on graphs it cannot handle
+            # It infers subgraphs with new instances it creates by name: guard those too.
+            ssi.SymbolicShapeInference = bounded
+            sym = bounded(2**31 - 1, True, False, 0)
+            sym._preprocess(model)
+            while sym.run_:
+                sym._infer_impl()
+            sym._update_output_from_vi()
+            return sym.out_mp_
+    except Exception:  # it raises many types on graphs it cannot handle; and _Refused
         return None
     finally:
+        ssi.SymbolicShapeInference = original
         logger.setLevel(level)
+
+
+class _Refused(Exception):
+    """A value count or rank beyond the cap inside onnxruntime's symbolic inference."""
+
+
+_ORT_METHODS = (
+    "_preprocess",
+    "_infer_impl",
+    "_update_output_from_vi",
+    "_new_symbolic_shape",
+    "_infer_ConstantOfShape",
+    "_infer_Concat",
+    "_get_int_or_float_values",
+)
+
+
+def _bounded_symbolic(ssi: types.ModuleType) -> type | None:
+    """A SymbolicShapeInference that never builds a value vector or a rank beyond the cap.
+
+    Unguarded, a ConstantOfShape of a large constant shape allocates that many int64s, a Reshape
+    to a long shape vector creates that many symbols, and Concat chains double their lists.
+    """
+    base = getattr(ssi, "SymbolicShapeInference", None)
+    if base is None or not all(hasattr(base, m) for m in _ORT_METHODS):
+        return None
+    cap = SMALL_CONSTANT_ELEMENTS
+
+    class Bounded(base):  # type: ignore[misc, valid-type]
+        def _new_symbolic_shape(self, rank, node, out_idx=0):  # type: ignore[no-untyped-def]
+            if not isinstance(rank, int) or rank > cap:
+                raise _Refused(f"{node.op_type}: rank {rank}")
+            return super()._new_symbolic_shape(rank, node, out_idx)
+
+        def _infer_ConstantOfShape(self, node):  # type: ignore[no-untyped-def]
+            shape = self._get_int_or_float_values(node)[0]
+            if shape is not None:
+                dims = shape if isinstance(shape, list) else [shape]
+                if len(dims) > cap:
+                    raise _Refused(f"ConstantOfShape: rank {len(dims)}")
+                try:
+                    n = prod(int(d) for d in dims)
+                except (TypeError, ValueError):  # symbolic dims: no values get computed
+                    n = 0
+                if n > cap:
+                    raise _Refused(f"ConstantOfShape: {n} values")
+            return super()._infer_ConstantOfShape(node)
+
+        def _infer_Concat(self, node):  # type: ignore[no-untyped-def]
+            super()._infer_Concat(node)
+            data = self.sympy_data_.get(node.output[0]) if node.output else None
+            if isinstance(data, list) and len(data) > cap:
+                raise _Refused(f"Concat: {len(data)} values")
+
+    return Bounded
 
 
 def _score(t: TensorInfo) -> tuple[int, int]:

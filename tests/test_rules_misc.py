@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
+import onnxcost
 from onnxcost.rules.registry import Cost
 from tests.ruletools import ctx, kind, run
 
@@ -207,3 +210,36 @@ def test_training_ops() -> None:
     assert run(c).flops == 9 * 6
     cost = run(ctx("Gradient", inputs=[(2,)], outputs=[(2,)], domain=training, opset=1))
     assert cost.lower_bound and cost.notes
+
+
+def test_tree_ensemble_larger_than_the_kept_payload_cap() -> None:
+    """The loader drops attribute payloads over 1,024 values; counts come from the dims."""
+    n_leaves = 1500
+    n_nodes = n_leaves - 1  # a chain: node i -> leaf i (true) or node i+1 (false); last -> leaf
+    node = helper.make_node(
+        "TreeEnsemble",
+        ["X"],
+        ["Y"],
+        domain="ai.onnx.ml",
+        tree_roots=[0],
+        nodes_featureids=[0] * n_nodes,
+        nodes_splits=numpy_helper.from_array(np.zeros(n_nodes, np.float32)),
+        nodes_modes=numpy_helper.from_array(np.zeros(n_nodes, np.uint8)),
+        nodes_truenodeids=list(range(n_nodes)),
+        nodes_falsenodeids=[*range(1, n_nodes), n_nodes],
+        nodes_trueleafs=[1] * n_nodes,
+        nodes_falseleafs=[0] * (n_nodes - 1) + [1],
+        leaf_targetids=[0] * n_leaves,
+        leaf_weights=numpy_helper.from_array(np.ones(n_leaves, np.float32)),
+        n_targets=1,
+    )
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [4, 3])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [4, 1])
+    m = helper.make_model(
+        helper.make_graph([node], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)],
+    )
+    r = onnxcost.analyze(m)
+    # per row: the longest path visits all 1,499 nodes (one compare each) + 1 leaf-weight add
+    assert r.nodes[0].flops == 4 * (1499 + 1)
+    assert r.nodes[0].status == "counted"

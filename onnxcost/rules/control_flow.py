@@ -13,6 +13,8 @@ its cost back through `ctx.subgraph(attr)`; these rules decide how many times it
 
 from __future__ import annotations
 
+import warnings
+
 from .registry import Cost, NodeContext, Unresolved, register
 
 _NO_LIMIT = (2**31 - 1, 2**63 - 1)
@@ -28,7 +30,12 @@ def _scalar(ctx: NodeContext, i: int) -> int | None:
     v = ctx.value(i)
     if v is None or v.size != 1:
         return None
-    return int(v.reshape(-1)[0])
+    try:  # a hostile constant (complex, NaN, inf) is simply not a usable count
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return int(v.reshape(-1)[0])
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 @register("If")

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from .registry import Cost, NodeContext, mac_cost, register
+from ..loader import SMALL_CONSTANT_ELEMENTS
+from .registry import Cost, NodeContext, Unresolved, mac_cost, register
 
 ML = "ai.onnx.ml"
 
@@ -37,11 +38,21 @@ def _text(v: object) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+def _count(v: Any) -> int:
+    """How many values an attribute holds; for a tensor, from its dims (no payload needed)."""
+    if isinstance(v, TensorProto):
+        return prod(v.dims)
+    return len(_seq(v))
+
+
 def _seq(v: Any) -> list[Any]:
     """An attribute value as a flat list (lists, tuples, numpy arrays, TensorProto)."""
     if v is None:
         return []
     if isinstance(v, TensorProto):
+        if prod(v.dims) > SMALL_CONSTANT_ELEMENTS:
+            # the loader dropped this payload: a rule that needs the values cannot count
+            raise Unresolved(v.name or "attribute tensor", "values of a large attribute not kept")
         return numpy_helper.to_array(v).reshape(-1).tolist()
     if isinstance(v, np.ndarray):
         return v.reshape(-1).tolist()
@@ -218,8 +229,8 @@ def linear_classifier(ctx: NodeContext) -> Cost:
     """Scores = X C^T + b: rows*E*F MACs, E adds, the post transform per score and an argmax
     (E compares) per row, with E = len(coefficients) / F."""
     rows, feats = _rows_features(ctx)
-    scores = len(_seq(ctx.attr("coefficients"))) // max(feats, 1)
-    per_score = (1 if _seq(ctx.attr("intercepts")) else 0) + _post(ctx.attr("post_transform"))
+    scores = _count(ctx.attr("coefficients")) // max(feats, 1)
+    per_score = (1 if _count(ctx.attr("intercepts")) else 0) + _post(ctx.attr("post_transform"))
     extra = rows * scores * (per_score + 1)  # + 1: the argmax compare for the label
     return mac_cost(rows * scores * feats, extra_flops=extra)
 
@@ -229,7 +240,7 @@ def linear_regressor(ctx: NodeContext) -> Cost:
     """rows*targets*F MACs, an intercept add and the post transform per output."""
     rows, feats = _rows_features(ctx)
     targets = int(ctx.attr("targets", 1))
-    per = (1 if _seq(ctx.attr("intercepts")) else 0) + _post(ctx.attr("post_transform"))
+    per = (1 if _count(ctx.attr("intercepts")) else 0) + _post(ctx.attr("post_transform"))
     return mac_cost(rows * targets * feats, extra_flops=rows * targets * per)
 
 
@@ -251,8 +262,8 @@ def svm_classifier(ctx: NodeContext) -> Cost:
     (a linear SVM): rows * len(coefficients) MACs and a rho add per class."""
     rows, feats = _rows_features(ctx)
     per_class = [int(v) for v in _seq(ctx.attr("vectors_per_class"))]
-    n_sv = sum(per_class) or len(_seq(ctx.attr("support_vectors"))) // max(feats, 1)
-    coefs = len(_seq(ctx.attr("coefficients")))
+    n_sv = sum(per_class) or _count(ctx.attr("support_vectors")) // max(feats, 1)
+    coefs = _count(ctx.attr("coefficients"))
     post = _post(ctx.attr("post_transform"))
     if n_sv == 0:
         classes = coefs // max(feats, 1)
@@ -326,7 +337,7 @@ def tree_ensemble(ctx: NodeContext) -> Cost:
     roots = [("node", int(r)) for r in _seq(ctx.attr("tree_roots"))]
     depths = _longest_paths(children, roots)
     leaves = len({k for kids in children.values() for k in kids if k[0] == "leaf"})
-    weights = len(_seq(ctx.attr("leaf_weights")))
+    weights = _count(ctx.attr("leaf_weights"))
     targets = int(ctx.attr("n_targets", 1))
     avg = int(ctx.attr("aggregate_function", 1)) == 0
     post = _post(int(ctx.attr("post_transform", 0)))
@@ -357,12 +368,12 @@ def tree_ensemble_legacy(ctx: NodeContext) -> Cost:
     roots = [k for k in dict.fromkeys(all_nodes) if k not in referenced]
     depths = _longest_paths(children, roots)
     if ctx.op_type == "TreeEnsembleClassifier":
-        weights = len(_seq(ctx.attr("class_weights")) or _seq(ctx.attr("class_weights_as_tensor")))
+        weights = _count(ctx.attr("class_weights")) or _count(ctx.attr("class_weights_as_tensor"))
         labels = _attr_list(ctx, "classlabels_int64s", "classlabels_strings")
         targets = len(labels) if len(labels) > 2 else 1
         avg = False
     else:
-        weights = len(_attr_list(ctx, "target_weights", "target_weights_as_tensor"))
+        weights = _count(ctx.attr("target_weights")) or _count(ctx.attr("target_weights_as_tensor"))
         targets = int(ctx.attr("n_targets", 1))
         avg = _text(ctx.attr("aggregate_function", "SUM")).upper() == "AVERAGE"
     post = _post(ctx.attr("post_transform"))
