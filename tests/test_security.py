@@ -96,6 +96,21 @@ def test_unreadable(tmp_path) -> None:
     assert "locked.onnx" in msg and "cannot" in msg and "ermission denied" in msg
 
 
+def test_unreadable_when_open_is_denied(tmp_path, monkeypatch) -> None:
+    # The same case where the tests run as root (chmod 000 does not stop root): the OS says no.
+    path = save(relu_model(), tmp_path / "locked.onnx")
+    real_open = os.open
+
+    def deny(p, *args, **kwargs):
+        if str(p) == path:
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", deny)
+    msg = fails(path)
+    assert "locked.onnx" in msg and "cannot" in msg and "ermission denied" in msg
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_fifo_is_refused_without_blocking(tmp_path) -> None:
     # Reading a FIFO would wait for a writer forever; a device like /dev/zero would never end.
