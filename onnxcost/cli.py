@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from . import __version__, hardware, roofline, scaling
@@ -12,8 +10,8 @@ from .analyzer import analyze as run_analysis
 from .cli_gate import check, diff
 from .cli_hw import hw as hw_group
 from .cli_measure import calibrate, measure
-from .cli_options import GuardedGroup, model_options
-from .errors import OnnxCostError, UsageError
+from .cli_options import GuardedGroup, model_options, write_output
+from .errors import UsageError
 from .render import FORMATS, render, render_scaling
 
 
@@ -26,17 +24,6 @@ def main() -> None:
     memory traffic, and roofline latency on a named device. Exit codes: 0 ok,
     1 over budget or regression (check, diff), 2 bad input or usage, 3 internal error.
     """
-
-
-def write_output(text: str, output: str | None) -> None:
-    """Print, or write to FILE (never beside the model unless the user named that path)."""
-    if output in (None, "-"):
-        click.echo(text, nl=False)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
 
 
 @main.command()

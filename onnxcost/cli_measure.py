@@ -16,7 +16,7 @@ import click
 
 from . import calibrate as cal
 from . import hardware
-from .cli_options import model_options
+from .cli_options import model_options, write_output
 from .errors import OnnxCostError
 from .measure import DEFAULT_RUNS, DEFAULT_WARMUP, Measurement
 from .measure import measure as run_measure
@@ -34,16 +34,6 @@ def _guarded(body: Callable[[], None]) -> None:
     except OnnxCostError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
-
-
-def _write(text: str, output: str | None) -> None:
-    if output in (None, "-"):
-        click.echo(text, nl=False)
-        return
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as e:
-        raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------------------------- measure
@@ -135,7 +125,7 @@ def measure(
             text = json.dumps(m.to_dict(), indent=2) + "\n"
         else:
             text = render_measurement(m, per_node=per_node, top=top)
-        _write(text, output)
+        write_output(text, output)
 
     _guarded(body)
 

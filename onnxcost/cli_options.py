@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -147,3 +148,14 @@ class GuardedGroup(click.Group):
                 err=True,
             )
             sys.exit(3)
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Print, or write to FILE (never beside the model unless the user named that path)."""
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
