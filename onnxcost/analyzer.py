@@ -43,7 +43,7 @@ def analyze(
     bound = bind(loaded.model, dims, input_shapes)
     inferred, infer_warnings, infos = infer(loaded.model)
     graph = inferred.graph
-    g = build(graph)
+    g = loaded.graph or build(graph)
     consts = classify(g, graph, infos, _packed_weights(inferred))
     opsets = {(imp.domain or ""): imp.version for imp in inferred.opset_import}
     coster = _Coster(opsets, infos, ConstantValues(graph), _quantized_nodes(graph))

@@ -22,7 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from .errors import ModelError
-from .graph import build
+from .graph import Graph, build
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
 SMALL_CONSTANT_ELEMENTS = 1024
@@ -50,6 +50,7 @@ class LoadedModel:
     external_data: list[str] = field(default_factory=list)  # locations declared by the model
     missing_external: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    graph: Graph | None = None  # the validated node DAG of the top-level graph
 
 
 def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
@@ -67,7 +68,9 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     _validate_text(loaded.model, loaded.path)
     _validate_nesting(loaded.model.graph)
     _validate_dims(loaded.model.graph)
-    build(loaded.model.graph)  # duplicate producers, dangling inputs, cycles: before any inference
+    # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
+    # value_info, so this DAG (and its node protos) serves the rest of the analysis.
+    loaded.graph = build(loaded.model.graph)
     _check_external(loaded)
     _strip_payloads(loaded.model)
     return loaded
@@ -187,12 +190,16 @@ def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
 
 def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """The graph and every nested subgraph, iteratively (no recursion limit on deep nesting)."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
     stack = [graph]
     while stack:
         g = stack.pop()
         yield g
-        for node in g.node:
-            stack.extend(_subgraphs(node))
+        for node in g.node:  # hot on large graphs: most nodes have no graph attribute
+            for attr in node.attribute:
+                if attr.type in graph_types:
+                    stack.extend(_subgraphs(node))
+                    break
 
 
 def _validate_nesting(graph: onnx.GraphProto) -> None:
