@@ -14,8 +14,16 @@ from .units import format_bytes, format_count, format_seconds
 FORMATS = ("table", "json", "csv", "markdown")
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool = False) -> str:
-    """Align text columns; numbers (cells starting with a digit, sign or '≥') align right."""
+def table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    markdown: bool = False,
+    align: str | None = None,
+) -> str:
+    """Align text columns; numbers (cells starting with a digit, sign or '≥') align right.
+
+    `align` fixes it per column instead: "l" left, "r" right, "a" automatic (e.g. "lrl").
+    """
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -24,9 +32,10 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool 
 
     def fmt(cells: Sequence[str]) -> str:
         out = []
-        for c, w in zip(cells, widths, strict=True):
-            numeric = c.lstrip("≥ +-")[:1].isdigit()
-            out.append(c.rjust(w) if numeric else c.ljust(w))
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True)):
+            how = align[i] if align else "a"
+            right = how == "r" or (how == "a" and c.lstrip("≥ +-")[:1].isdigit())
+            out.append(c.rjust(w) if right else c.ljust(w))
         return "  ".join(out).rstrip()
 
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths]), *(fmt(r) for r in rows)])
@@ -112,7 +121,7 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
     out += [
         "",
         f"{h}Totals" + (" (lower bounds: see below)" if t.lower_bound else ""),
-        table(["", "value", "detail"], rows, markdown),
+        table(["", "value", "detail"], rows, markdown, align="lrl"),
     ]
 
     roofline = t.latency_s is not None
