@@ -16,6 +16,9 @@ from .errors import ModelError, NodeError, OnnxCostError, UncountedError
 from .graph import Graph, build
 from .loader import load
 from .params import Constants, classify
+from .plugins import load_plugins
+from .qdq import dequantize_source, quantized_nodes
+from .quant_params import packed_weight_override
 from .report import (
     DtypeSize,
     MemoryPlan,
@@ -38,15 +41,15 @@ def analyze(
     strict: bool = False,
 ) -> Report:
     """Analyse a model file (or ModelProto, left unmodified) without running it."""
-    _load_plugins()
+    load_plugins()
     loaded = load(model)
     bound = bind(loaded.model, dims, input_shapes)
     inferred, infer_warnings, infos = infer(loaded.model)
     graph = inferred.graph
     g = loaded.graph or build(graph)
-    consts = classify(g, graph, infos, _packed_weights(inferred))
+    consts = classify(g, graph, infos, packed_weight_override(inferred))
     opsets = {(imp.domain or ""): imp.version for imp in inferred.opset_import}
-    coster = _Coster(opsets, infos, ConstantValues(graph), _quantized_nodes(graph))
+    coster = _Coster(opsets, infos, ConstantValues(graph), quantized_nodes(graph))
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
     warnings = list(loaded.warnings) + infer_warnings
@@ -132,7 +135,7 @@ class _Coster:
         if rec.kind != "view":
             reads = (n for n in node.input if n)
             if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
-                reads = (_dequantized_source(g, n) for n in reads)
+                reads = (dequantize_source(n, g.producer_node) or n for n in reads)
             rec.bytes_read = self._bytes(dict.fromkeys(reads), name, rec)
             rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
         return rec
@@ -245,21 +248,6 @@ def _attribute_type_error(node: onnx.NodeProto, opset: int) -> str | None:
 
 
 _ATTR_TYPE_NAMES = set(onnx.AttributeProto.AttributeType.values())
-
-_PASS_THROUGH = {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
-
-
-def _dequantized_source(g: Graph, name: str) -> str:
-    """The quantized tensor behind `name` (through DequantizeLinear and layout ops), else `name`."""
-    t = name
-    while (p := g.producer.get(t)) is not None and g.nodes[p].input:
-        node = g.nodes[p]
-        if node.op_type == "DequantizeLinear":
-            return node.input[0]
-        if node.op_type not in _PASS_THROUGH:
-            break
-        t = node.input[0]
-    return name
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:
@@ -400,30 +388,6 @@ def _model_meta(model: onnx.ModelProto, loaded) -> dict:
         "external_data": list(loaded.external_data),
         "missing_external_data": list(loaded.missing_external),
     }
-
-
-def _load_plugins() -> None:
-    try:
-        from .plugins import load_plugins
-    except ImportError:
-        return
-    load_plugins()
-
-
-def _packed_weights(model: onnx.ModelProto) -> dict[str, tuple[int, int, str]]:
-    try:
-        from .quant_params import packed_weight_override
-    except ImportError:
-        return {}
-    return packed_weight_override(model)
-
-
-def _quantized_nodes(graph: onnx.GraphProto) -> dict[str, str]:
-    try:
-        from .qdq import quantized_nodes
-    except ImportError:
-        return {}
-    return quantized_nodes(graph)
 
 
 __all__ = ["analyze"]

@@ -24,6 +24,10 @@ class Graph:
     initializers: set[str]
     file_order: bool  # False when the file's order was not topological and we sorted
 
+    def producer_node(self, name: str) -> onnx.NodeProto | None:
+        i = self.producer.get(name)
+        return None if i is None else self.nodes[i]
+
 
 def subgraph_attrs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
     out: list[onnx.GraphProto] = []

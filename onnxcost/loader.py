@@ -22,7 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from .errors import ModelError
-from .graph import Graph, build
+from .graph import Graph, build, subgraph_attrs
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
 SMALL_CONSTANT_ELEMENTS = 1024
@@ -180,14 +180,6 @@ def _is_repeated(fd: FieldDescriptor) -> bool:
     return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
 
 
-def _subgraphs(node: onnx.NodeProto) -> Iterator[onnx.GraphProto]:
-    for attr in node.attribute:
-        if attr.type == onnx.AttributeProto.GRAPH:
-            yield attr.g
-        elif attr.type == onnx.AttributeProto.GRAPHS:
-            yield from attr.graphs
-
-
 def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
     """The graph and every nested subgraph, iteratively (no recursion limit on deep nesting)."""
     graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
@@ -198,7 +190,7 @@ def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
         for node in g.node:  # hot on large graphs: most nodes have no graph attribute
             for attr in node.attribute:
                 if attr.type in graph_types:
-                    stack.extend(_subgraphs(node))
+                    stack.extend(subgraph_attrs(node))
                     break
 
 
@@ -209,7 +201,7 @@ def _validate_nesting(graph: onnx.GraphProto) -> None:
         g, depth, top = stack.pop()
         for k, node in enumerate(g.node):
             where = top or node.name or f"{node.op_type}_{k}"
-            for sub in _subgraphs(node):
+            for sub in subgraph_attrs(node):
                 if depth + 1 > MAX_SUBGRAPH_DEPTH:
                     raise ModelError(
                         f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"

@@ -9,6 +9,8 @@ weight dequantized) still computes in float and is left alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import onnx
 from onnx import TensorProto
 
@@ -64,6 +66,17 @@ def _quantize_output_type(node: onnx.NodeProto, types: dict[str, int]) -> int:
     return TensorProto.UINT8
 
 
+def dequantize_source(tensor: str, producer: Callable[[str], onnx.NodeProto | None]) -> str | None:
+    """The quantized tensor a DequantizeLinear turns into `tensor` (through layout ops such as
+    Reshape and Transpose), or None when `tensor` does not come from a dequantize."""
+    node = producer(tensor)
+    while node is not None and _domain(node) == "" and node.op_type in PASS_THROUGH:
+        node = producer(node.input[0]) if node.input else None
+    if node is None or (_domain(node), node.op_type) not in DEQUANTIZE or not node.input:
+        return None
+    return node.input[0]
+
+
 def quantized_nodes(graph: onnx.GraphProto) -> dict[str, str]:
     """Display name (as the analyzer names nodes) -> quantized dtype ("int8", "uint8", "int4",
     "float8e4m3fn", ...) for each float contraction whose data operands all come from
@@ -75,12 +88,9 @@ def quantized_nodes(graph: onnx.GraphProto) -> dict[str, str]:
     producer = {o: n for n in nodes for o in n.output if o}
 
     def quantized_type(tensor: str) -> int | None:
-        node = producer.get(tensor)
-        while node is not None and _domain(node) == "" and node.op_type in PASS_THROUGH:
-            node = producer.get(node.input[0]) if node.input else None
-        if node is None or (_domain(node), node.op_type) not in DEQUANTIZE or not node.input:
+        src = dequantize_source(tensor, producer.get)
+        if src is None:
             return None
-        src = node.input[0]
         if src in types:
             return types[src]
         q = producer.get(src)
