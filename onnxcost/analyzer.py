@@ -7,20 +7,23 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
 import onnx
 from onnx import helper
 
 from . import memory, rules
-from .constants import ConstantValues
-from .errors import ModelError, NodeError, OnnxCostError, UncountedError
+from .errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
 from .graph import Graph, build
 from .loader import load
+from .model import engine
+from .model.dims import bind, declared_dim_params
 from .params import Constants, classify
 from .plugins import load_plugins
 from .qdq import dequantize_source, quantized_nodes
 from .quant_params import packed_weight_override
 from .report import (
     DtypeSize,
+    Duplicate,
     MemoryPlan,
     NodeCost,
     OpTypeCost,
@@ -31,7 +34,6 @@ from .report import (
     UnresolvedItem,
 )
 from .rules.registry import Cost, NodeContext, TensorInfo, Unresolved
-from .shapes import bind, declared_dim_params, infer
 
 
 def analyze(
@@ -39,20 +41,28 @@ def analyze(
     dims: dict[str, int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
     strict: bool = False,
+    input_values: dict[str, np.ndarray] | None = None,
 ) -> Report:
-    """Analyse a model file (or ModelProto, left unmodified) without running it."""
+    """Analyse a model file (or ModelProto, left unmodified) without running it.
+
+    `input_values` give graph inputs' values (scalars and small int or bool tensors): an `If`
+    whose condition they decide then costs the branch that runs.
+    """
     load_plugins()
     loaded = load(model)
-    bound = bind(loaded.model, dims, input_shapes)
-    inferred, infer_warnings, infos = infer(loaded.model)
-    graph = inferred.graph
-    g = loaded.graph or build(graph)
-    consts = classify(g, graph, infos, packed_weight_override(inferred))
-    opsets = {(imp.domain or ""): imp.version for imp in inferred.opset_import}
-    coster = _Coster(opsets, infos, ConstantValues(graph), quantized_nodes(graph))
+    bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict=strict)
+    g = loaded.graph or build(loaded.model.graph)
+    shapes = engine.infer(
+        loaded.model, None if g.file_order else g.order, _input_values(g, input_values)
+    )
+    graph = loaded.model.graph
+    infos = shapes.infos(engine.TOP)
+    consts = classify(g, graph, infos, packed_weight_override(loaded.model))
+    opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
+    coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
-    warnings = list(loaded.warnings) + infer_warnings
+    warnings = list(loaded.warnings) + bind_warnings + shapes.warnings
     if not g.file_order:
         warnings.append("node order in the file is not topological: a topological order was used")
     if consts.unused:
@@ -68,7 +78,7 @@ def analyze(
 
     plan, live = _memory_plan(g, consts, infos, nodes)
     report = Report(
-        model=_model_meta(inferred, loaded),
+        model=_model_meta(loaded.model, loaded),
         inputs=[_summary(infos, n) for n in g.graph_inputs],
         outputs=[_summary(infos, n) for n in g.graph_outputs],
         dims=bound,
@@ -80,21 +90,38 @@ def analyze(
         uncounted=coster.uncounted_list(),
         unresolved=coster.unresolved,
         warnings=warnings,
+        duplicates=_duplicates(graph, consts, loaded.same_contents),
     )
-    _fill_totals(report, consts, live, g)
+    _fill_totals(report, consts, live, g, coster)
     if strict:
         _enforce_strict(report)
     return report
 
 
+def _input_values(g: Graph, values: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    for name in values or {}:
+        if name not in g.graph_inputs:
+            raise UsageError(
+                f"--input-value: {name!r} is not a graph input "
+                f"(inputs: {', '.join(g.graph_inputs) or 'none'})"
+            )
+    return dict(values or {})
+
+
 @dataclass
 class _Coster:
     opsets: dict[str, int]
-    infos: dict[str, TensorInfo]
-    values: ConstantValues
+    shapes: engine.Shapes
     quantized: dict[str, str]
+    g: Graph
     unresolved: list[UnresolvedItem] = field(default_factory=list)
+    estimates: list[str] = field(default_factory=list)  # why the totals are an estimate
     _uncounted: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        self.infos = self.shapes.infos(engine.TOP)
+        # why the engine could not work a tensor out, for the report's unresolved list
+        self.why = {(f.scope, f.tensor): f.reason for f in self.shapes.failures}
 
     def uncounted_list(self) -> list[Uncounted]:
         return [
@@ -104,6 +131,10 @@ class _Coster:
 
     def info(self, name: str) -> TensorInfo | None:
         return self.infos.get(name) if name else None
+
+    def reason(self, tensor: str, default: str, scope: engine.Scope = engine.TOP) -> str:
+        why = self.why.get((scope, tensor))
+        return f"{default}: {why}" if why else default
 
     def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
         node, name = g.nodes[i], g.names[i]
@@ -121,7 +152,7 @@ class _Coster:
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
-        cost = self.rule_cost(node, name, rec)
+        cost = self.rule_cost(node, name, rec, engine.TOP, i)
         if cost is not None:
             rec.macs, rec.flops = cost.macs, cost.flops
             rec.notes = list(cost.notes)
@@ -140,8 +171,19 @@ class _Coster:
             rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
         return rec
 
-    def rule_cost(self, node: onnx.NodeProto, name: str, rec: NodeCost | None) -> Cost | None:
-        """The node's Cost, or None when it has no rule (recorded as uncounted)."""
+    def rule_cost(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        rec: NodeCost | None,
+        scope: engine.Scope,
+        index: int,
+    ) -> Cost | None:
+        """The node's Cost, or None when it has no rule (recorded as uncounted).
+
+        `scope` is the graph the node is in, `index` its position there: its subgraphs are
+        the scopes `scope + ((index, attribute),)`.
+        """
         entry = rules.lookup(node.domain, node.op_type)
         if entry is None:
             self._uncounted[(node.domain, node.op_type)].append(name)
@@ -156,21 +198,26 @@ class _Coster:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
             raise NodeError(f"node {name!r} ({node.op_type}): unreadable attribute: {e}") from None
+        infos = self.infos if not scope else self.shapes.infos(scope)
         ctx = NodeContext(
             op_type=node.op_type,
             domain=node.domain,
             name=name,
-            inputs=[self.info(n) if n else None for n in node.input],
-            outputs=[self.info(n) if n else None for n in node.output],
+            inputs=[infos.get(n) if n else None for n in node.input],
+            outputs=[infos.get(n) if n else None for n in node.output],
             attrs=attrs,
             opset=opset,
-            values=self.values,
-            subgraph=lambda attr: self.subgraph_cost(attrs.get(attr), name),
+            values=lambda n: self.shapes.value(scope, n),
+            subgraph=lambda attr: self.subgraph_cost(
+                attrs.get(attr), name, (*scope, (index, attr))
+            ),
         )
         try:
-            return entry.fn(ctx)
+            cost = entry.fn(ctx)
         except Unresolved as u:
-            self.unresolved.append(UnresolvedItem(u.tensor, name, u.reason))
+            self.unresolved.append(
+                UnresolvedItem(u.tensor, name, self.reason(u.tensor, u.reason, scope))
+            )
             if rec is not None:
                 rec.status = "unresolved"
             return Cost(lower_bound=True)
@@ -184,14 +231,40 @@ class _Coster:
             ) from None
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
+        if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
+            deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
+            cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
+            self.estimates.append(
+                f"{name}: {cost_note.removeprefix('If: ')}; decided by "
+                + (", ".join(f"input {d!r}" for d in deciders) if deciders else "a computed value")
+                + (" (give it with --input-value)" if deciders else "")
+            )
+        return cost
 
-    def subgraph_cost(self, sub: object, outer: str) -> Cost:
+    def deciding_inputs(self, tensor: str, scope: engine.Scope) -> list[str]:
+        """The graph inputs a top-level tensor is computed from (what decides an If)."""
+        if scope or not tensor:
+            return []
+        seen, stack, found = {tensor}, [tensor], []
+        while stack:
+            t = stack.pop()
+            if t in self.g.graph_inputs:
+                found.append(t)
+            i = self.g.producer.get(t)
+            for n in self.g.inputs[i] if i is not None else ():
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        return sorted(found)
+
+    def subgraph_cost(self, sub: object, outer: str, scope: engine.Scope) -> Cost:
         """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body)."""
         if not isinstance(sub, onnx.GraphProto):
             return Cost()
         total = Cost()
         for k, node in enumerate(sub.node):
-            cost = self.rule_cost(node, f"{outer}/{node.name or f'{node.op_type}_{k}'}", None)
+            name = f"{outer}/{node.name or f'{node.op_type}_{k}'}"
+            cost = self.rule_cost(node, name, None, scope, k)
             total = total + (cost if cost is not None else Cost(lower_bound=True))
         return total
 
@@ -209,7 +282,7 @@ class _Coster:
             if t is None or not t.static or t.elem_type == 0:
                 if rec.status == "counted":
                     rec.status = "unresolved"
-                self.unresolved.append(UnresolvedItem(n, node, "size not static"))
+                self.unresolved.append(UnresolvedItem(n, node, self.reason(n, "size not static")))
                 continue
             total += t.nbytes()
         return total
@@ -329,7 +402,9 @@ def _op_types(nodes: list[NodeCost]) -> list[OpTypeCost]:
     return rows
 
 
-def _fill_totals(report: Report, consts: Constants, live: memory.Liveness, g: Graph) -> None:
+def _fill_totals(
+    report: Report, consts: Constants, live: memory.Liveness, g: Graph, coster: _Coster
+) -> None:
     t = report.totals
     for n in report.nodes:
         t.macs += n.macs
@@ -357,8 +432,39 @@ def _fill_totals(report: Report, consts: Constants, live: memory.Liveness, g: Gr
         node = g.names[producer] if producer is not None else "(graph input)"
         if name not in listed:
             listed.add(name)
-            report.unresolved.append(UnresolvedItem(name, node, "activation size not static"))
+            why = coster.reason(name, "activation size not static")
+            report.unresolved.append(UnresolvedItem(name, node, why))
     t.lower_bound = bool(t.uncounted_nodes or report.unresolved)
+    if t.lower_bound:
+        t.status = "lower_bound"
+        if t.uncounted_nodes:
+            t.status_reasons.append(f"{t.uncounted_nodes} node(s) of op types without a rule")
+        if report.unresolved:
+            t.status_reasons.append(f"{len(report.unresolved)} size(s) not worked out")
+    if coster.estimates:
+        if not t.lower_bound:
+            t.status = "estimate"
+        t.status_reasons.extend(f"If {e}" for e in coster.estimates)
+
+
+def _duplicates(
+    graph: onnx.GraphProto, consts: Constants, digests: dict[str, bytes]
+) -> list[Duplicate]:
+    """Parameters stored twice with identical contents (optimum writes a tied embedding twice).
+
+    Only what the file holds is compared, by a digest the loader took before it dropped the
+    payloads; weights in external files are never read, so never compared.
+    """
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for t in graph.initializer:
+        if t.name in consts.params and t.name in digests:
+            groups[(digests[t.name], t.data_type, tuple(t.dims))].append(t.name)
+    out = []
+    for names in groups.values():
+        if len(names) > 1:
+            w = consts.params[names[0]]
+            out.append(Duplicate(sorted(names), w.elements or 0, w.dtype))
+    return sorted(out, key=lambda d: -d.params)
 
 
 def _enforce_strict(report: Report) -> None:

@@ -51,6 +51,8 @@ class LoadedModel:
     missing_external: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     graph: Graph | None = None  # the validated node DAG of the top-level graph
+    # initializers whose stored bytes equal another's: name -> digest (for the duplicates list)
+    same_contents: dict[str, bytes] = field(default_factory=dict)
 
 
 def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
@@ -67,11 +69,12 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     _validate_top(loaded.model, loaded.path)
     _validate_text(loaded.model, loaded.path)
     _validate_nesting(loaded.model.graph)
-    _validate_dims(loaded.model.graph)
+    _validate_dims(loaded)
     # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
     # value_info, so this DAG (and its node protos) serves the rest of the analysis.
     loaded.graph = build(loaded.model.graph)
     _check_external(loaded)
+    loaded.same_contents = _same_contents(loaded.model.graph)
     _strip_payloads(loaded.model)
     return loaded
 
@@ -227,20 +230,30 @@ def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
                     yield from attr.tensors
 
 
-def _validate_dims(graph: onnx.GraphProto) -> None:
-    """Stored tensors and declared graph inputs must not have negative dims."""
+def _validate_dims(loaded: LoadedModel) -> None:
+    """Stored tensors and declared graph inputs must not have negative dims.
+
+    Except -1 on a declared input or type (paddle2onnx and others write it for "unknown"): it
+    becomes an unknown dim, and `--input-shape` can give the input's shape.
+    """
+    graph = loaded.model.graph
     for t in iter_tensors(graph):
         for d in t.dims:
             if d < 0:
                 raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
     for g in iter_graphs(graph):
-        for vi in g.input:
+        n_in = len(g.input)
+        for k, vi in enumerate((*g.input, *g.output, *g.value_info)):
             tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
             if tt is None:
                 continue
             for d in tt.shape.dim:
-                if d.HasField("dim_value") and d.dim_value < 0:
+                if not d.HasField("dim_value") or d.dim_value >= 0:
+                    continue
+                if k < n_in and d.dim_value != -1:
                     raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
+                if not (k < n_in and g is graph):  # the top graph's inputs: `bind` decides
+                    d.Clear()
 
 
 def _bad_location(loc: str) -> str | None:
@@ -313,6 +326,30 @@ def _oversized_payload(t: onnx.TensorProto, n: int) -> bool:
     if any(len(getattr(t, f)) > 2 * max(n, 1) for f in repeated):  # complex: 2 values each
         return True
     return len(t.string_data) > max(n, 1) or sum(map(len, t.string_data)) > _MAX_STRING_BYTES
+
+
+def _same_contents(graph: onnx.GraphProto) -> dict[str, bytes]:
+    """Digests of the initializers whose bytes may equal another's, before payloads are dropped.
+
+    Cheap first: only tensors of equal dtype, dims and first and last bytes are hashed in full,
+    so distinct weights (nearly all) cost a slice each.
+    """
+    import hashlib
+
+    groups: dict[tuple, list[onnx.TensorProto]] = {}
+    for t in graph.initializer:
+        raw = t.raw_data
+        if not raw:
+            continue  # external, or stored in typed fields (small exports): not compared
+        key = (t.data_type, tuple(t.dims), len(raw), raw[:64], raw[-64:])
+        groups.setdefault(key, []).append(t)
+    out: dict[str, bytes] = {}
+    for ts in groups.values():
+        if len(ts) < 2:
+            continue
+        for t in ts:
+            out[t.name] = hashlib.blake2b(t.raw_data, digest_size=16).digest()
+    return out
 
 
 def _strip_payloads(proto: onnx.ModelProto) -> None:

@@ -38,9 +38,9 @@ from .errors import OnnxCostError
 from .graph import Graph, build
 from .hardware import HardwareSpec
 from .loader import load
+from .model.dims import bind, collect
 from .report import NodeCost, Report
 from .rules.registry import TensorInfo
-from .shapes import bind, collect
 from .units import format_seconds
 
 DEFAULT_RUNS = 10

@@ -76,6 +76,10 @@ class Totals:
     uncounted_nodes: int = 0
     unresolved_nodes: int = 0
     lower_bound: bool = False  # true when anything above could not be counted in full
+    # how sure the totals are: "exact", "lower_bound" (something uncounted or unresolved) or
+    # "estimate" (an If branch chosen without knowing its condition); `status_reasons` says why
+    status: str = "exact"
+    status_reasons: list[str] = field(default_factory=list)
     latency_s: float | None = None
     latency_bound_s: float | None = None
 
@@ -129,6 +133,15 @@ class UnresolvedItem:
 
 
 @dataclass
+class Duplicate:
+    """Initializers with identical contents stored more than once (each still counts)."""
+
+    tensors: list[str]
+    params: int  # elements each copy holds: the parameters the extra copies repeat, per copy
+    dtype: str
+
+
+@dataclass
 class Report:
     model: dict[str, Any]
     inputs: list[TensorSummary]
@@ -142,6 +155,7 @@ class Report:
     uncounted: list[Uncounted]
     unresolved: list[UnresolvedItem]
     warnings: list[str] = field(default_factory=list)
+    duplicates: list[Duplicate] = field(default_factory=list)
     hardware: dict[str, Any] | None = None  # roofline summary, when a device is given
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,6 +181,7 @@ class Report:
             "uncounted": [asdict(u) for u in self.uncounted],
             "unresolved": [asdict(u) for u in self.unresolved],
             "warnings": list(self.warnings),
+            "duplicates": [asdict(x) for x in self.duplicates],
         }
         if self.hardware is not None:
             d["hardware"] = self.hardware

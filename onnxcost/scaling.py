@@ -62,6 +62,11 @@ def scale(
     rows = []
     for v in values:
         report = analyze(model, dims={**(dims or {}), dim: v}, **analyze_kwargs)
+        if dim not in report.dims:  # a sweep over a dim the model lacks would show nothing
+            raise UsageError(
+                f"--dim {dim}: the model has no dim named {dim!r}"
+                + (f" (its dims: {', '.join(report.dims)})" if report.dims else "")
+            )
         roofline.apply(report, spec)
         rows.append(row(v, report))
     return rows

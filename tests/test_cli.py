@@ -117,7 +117,11 @@ def _model_with_custom(b: GraphBuilder, y: str) -> onnx.ModelProto:
 def test_bad_dim_option_exit_2(alexnet_path) -> None:
     res = CliRunner().invoke(main, ["analyze", alexnet_path, "--dim", "batch"])
     assert res.exit_code == 2
+    # a dim the model lacks is a warning (one command line serves several exporters' files) ...
     res = CliRunner().invoke(main, ["analyze", alexnet_path, "--dim", "batch=2"])
+    assert res.exit_code == 0 and "no dim named 'batch'" in res.output
+    # ... and an error with --strict
+    res = CliRunner().invoke(main, ["analyze", alexnet_path, "--dim", "batch=2", "--strict"])
     assert res.exit_code == 2 and "no dim named 'batch'" in res.output
 
 

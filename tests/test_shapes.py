@@ -60,8 +60,17 @@ def test_partly_bound_stays_a_lower_bound() -> None:
     ],
 )
 def test_bad_bindings_are_usage_errors(kwargs, msg) -> None:
+    # strict: a --dim the model lacks is an error (without it, a warning: see below)
     with pytest.raises(UsageError, match=msg):
-        onnxcost.analyze(_symbolic_mlp(), **kwargs)
+        onnxcost.analyze(_symbolic_mlp(), strict=True, **kwargs)
+
+
+def test_a_dim_the_model_lacks_is_a_warning() -> None:
+    # one command line or budget file serves files from several exporters
+    r = onnxcost.analyze(_symbolic_mlp(), dims={"batch": 2, "seq": 4, "heads": 8})
+    assert any("no dim named 'heads'" in w and "ignored" in w for w in r.warnings)
+    assert r.dims == {"batch": 2, "seq": 4}
+    assert r.totals.macs == 2 * 4 * 64 * 256 * 2
 
 
 def test_negative_dim_in_model_is_an_error() -> None:

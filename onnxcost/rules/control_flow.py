@@ -1,7 +1,8 @@
 """Control flow: If, Loop, Scan, SequenceMap. The caller analyses each graph attribute and hands
 its cost back through `ctx.subgraph(attr)`; these rules decide how many times it runs.
 
-- If: the more expensive branch (by FLOPs); a constant condition picks its branch.
+- If: a known condition (a constant, a value worked out from shapes, or an input value the user
+  gave) picks its branch; else the more expensive branch (by FLOPs), and the cost is an estimate.
 - Loop: body x trip count when the count `M` is a known constant (multiplied, never iterated,
   so a huge count is fine; with a condition input too, `M` is the most the loop can run). `M` absent or unknown, or the "no limit" sentinel INT32_MAX/INT64_MAX
   used with a condition input (a while loop): the body is counted once and the cost is marked as
@@ -51,10 +52,10 @@ def if_(ctx: NodeContext) -> Cost:
     else:
         taken, name, other = then_c, "then_branch", else_c
     note = (
-        f"If: counted the more expensive branch, {name} "
+        f"If: condition unknown, counted the more expensive branch, {name} "
         f"({taken.flops} FLOPs vs {other.flops} FLOPs)"
     )
-    return Cost(notes=(note,)) + taken
+    return Cost(notes=(note,), estimate=True) + taken
 
 
 @register("Loop")

@@ -73,6 +73,7 @@ class Cost:
     compute_dtype: str | None = None  # overrides the node's data dtype for the roofline
     notes: tuple[str, ...] = ()
     lower_bound: bool = False  # the rule could count only part of the work
+    estimate: bool = False  # a choice was made without knowing (an If's unknown condition)
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
@@ -81,6 +82,7 @@ class Cost:
             self.compute_dtype or other.compute_dtype,
             self.notes + other.notes,
             self.lower_bound or other.lower_bound,
+            self.estimate or other.estimate,
         )
 
     def scaled(self, k: int) -> Cost:
@@ -90,6 +92,7 @@ class Cost:
             self.compute_dtype,
             self.notes,
             self.lower_bound,
+            self.estimate,
         )
 
 

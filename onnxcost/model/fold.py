@@ -12,15 +12,13 @@ every input value is already known and small, and only when the output's size is
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from math import prod
 
 import numpy as np
 import onnx
 from onnx import helper
 
-from .loader import SMALL_CONSTANT_ELEMENTS as CAP
-from .rules.registry import TensorInfo
+from ..loader import SMALL_CONSTANT_ELEMENTS as CAP
 
 # Output no larger than the broadcast of the inputs.
 _BROADCASTING = set(
@@ -76,52 +74,22 @@ FOLDABLE = (
 )
 
 
-def fold_values(
-    graph: onnx.GraphProto,
-    infos: dict[str, TensorInfo],
-    known: Callable[[str], np.ndarray | None],
-    opsets: dict[str, int],
-) -> dict[str, np.ndarray]:
-    """Values of node outputs computable from constants and static shapes, each at most CAP elements."""
-    values: dict[str, np.ndarray] = {}
+def fold_node(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) -> np.ndarray | None:
+    """The value of a shape-arithmetic node whose input values are all known, or None.
 
-    def value(name: str) -> np.ndarray | None:
-        return values[name] if name in values else known(name)
-
-    for node in graph.node:
-        if node.domain not in ("", "ai.onnx") or not node.output or not node.output[0]:
-            continue
-        if node.op_type in ("Shape", "Size"):
-            v = _shape_value(node, infos.get(node.input[0]) if node.input else None)
-            if v is not None:
-                values[node.output[0]] = v
-            continue
-        if node.op_type not in FOLDABLE:
-            continue
-        ins = [value(n) if n else None for n in node.input]
-        if any(n and v is None for n, v in zip(node.input, ins, strict=True)):
-            continue
-        present = [v for v in ins if v is not None]
-        if any(v.size > CAP for v in present):
-            continue
-        size = _predicted_size(node.op_type, ins)
-        if size is None or size > CAP:
-            continue
-        out = _evaluate(node, ins, opsets.get("", 0))
-        if out is not None and out.size <= CAP:
-            values[node.output[0]] = out
-    return values
-
-
-def _shape_value(node: onnx.NodeProto, t: TensorInfo | None) -> np.ndarray | None:
-    if t is None or not t.static:
+    None too when the op is not whitelisted, an input is beyond the cap, or the output's size
+    cannot be bounded by the cap *before* evaluating.
+    """
+    if node.domain not in ("", "ai.onnx") or node.op_type not in FOLDABLE:
         return None
-    dims = list(t.dims())
-    if node.op_type == "Size":
-        return np.array(prod(dims), np.int64)
-    attrs = {a.name: a.i for a in node.attribute}
-    start, end = attrs.get("start", 0), attrs.get("end", len(dims))
-    return np.array(dims[slice(start, end)], np.int64)
+    present = [v for v in ins if v is not None]
+    if any(v.size > CAP for v in present):
+        return None
+    size = _predicted_size(node.op_type, ins)
+    if size is None or size > CAP:
+        return None
+    out = _evaluate(node, ins, opset)
+    return out if out is not None and out.size <= CAP else None
 
 
 def _predicted_size(op: str, ins: list[np.ndarray | None]) -> int | None:
@@ -170,15 +138,3 @@ def _evaluate(node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int) ->
     except Exception:  # an op it cannot evaluate here: the shape stays for inference to find
         return None
     return np.asarray(out)
-
-
-def with_folded_constants(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> onnx.ModelProto:
-    """A copy of `model` whose nodes with a folded value are Constant nodes holding it."""
-    folded = onnx.ModelProto()
-    folded.CopyFrom(model)
-    for node in folded.graph.node:
-        if node.output and node.output[0] in values and node.op_type != "Constant":
-            tensor = onnx.numpy_helper.from_array(values[node.output[0]])
-            const = helper.make_node("Constant", [], [node.output[0]], name=node.name, value=tensor)
-            node.CopyFrom(const)
-    return folded

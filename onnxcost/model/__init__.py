@@ -1,0 +1,1 @@
+"""The model stage: safe loading, the in-memory representation, and the shape engine."""
