@@ -57,7 +57,7 @@ def analyze(
     )
     graph = loaded.model.graph
     infos = shapes.infos(engine.TOP)
-    consts = classify(g, graph, infos, packed_weight_override(loaded.model))
+    consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
     opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
     coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
 
@@ -224,6 +224,10 @@ class _Coster:
         except NodeError:
             raise  # from a subgraph: it names the inner node already ("outer/inner")
         except OnnxCostError as e:
+            if scope:  # in a branch or body, shapes that cannot fit may be a branch not taken
+                reason = self.reason(next(iter(node.output), name), f"cannot be costed: {e}", scope)
+                self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
+                return Cost(lower_bound=True)
             raise NodeError(f"node {name!r} ({node.op_type}): {e}") from None
         except RecursionError:
             raise ModelError(
@@ -279,7 +283,7 @@ class _Coster:
         total = 0
         for n in names:
             t = self.info(n)
-            if t is None or not t.static or t.elem_type == 0:
+            if t is None or not t.sized:
                 if rec.status == "counted":
                     rec.status = "unresolved"
                 self.unresolved.append(UnresolvedItem(n, node, self.reason(n, "size not static")))

@@ -35,7 +35,7 @@ class Liveness:
 
 
 def _size(info: TensorInfo | None) -> tuple[int, int] | None:
-    if info is None or not info.static or info.elem_type == 0:
+    if info is None or not info.sized:
         return None
     return info.numel(), info.nbytes()
 

@@ -9,7 +9,7 @@ and a weight tied between several nodes counts once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import onnx
@@ -68,9 +68,11 @@ PackedOverride = Callable[[onnx.ModelProto], dict[str, tuple[int, int, str]]]
 def classify(
     g: Graph,
     graph: onnx.GraphProto,
-    infos: dict[str, TensorInfo],
+    infos: Mapping[str, TensorInfo],
     packed: dict[str, tuple[int, int, str]] | None = None,
+    sub_infos: Mapping[str, TensorInfo] | None = None,
 ) -> Constants:
+    """`infos` are the top-level graph's tensors; `sub_infos` those of its subgraphs."""
     packed = packed or {}
     c = Constants()
     derived: set[str] = set()  # constants computed from a parameter
@@ -123,6 +125,7 @@ def classify(
                 add_source(o)
 
     # Weights stored inside subgraphs (If branches, Loop bodies) count too.
+    infos = sub_infos or infos
     for sub in iter_graphs(graph):
         if sub is graph:
             continue

@@ -31,7 +31,7 @@ import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, registry
 
 from ..errors import ModelError
-from ..loader import SMALL_CONSTANT_ELEMENTS
+from ..loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
 from ..rules.registry import Dim, TensorInfo
 from .fold import FOLDABLE, fold_node
 
@@ -80,6 +80,14 @@ class Shapes:
     def infos(self, scope: Scope = TOP) -> Mapping[str, TensorInfo]:
         """Names visible in `scope`: its own, then each enclosing scope's."""
         return _Chain([self.scopes.get(scope[:k], {}) for k in range(len(scope), -1, -1)])
+
+    def every_scope(self) -> dict[str, TensorInfo]:
+        """Tensors of every subgraph, by name (the innermost wins where branches reuse one)."""
+        out: dict[str, TensorInfo] = {}
+        for scope in sorted(self.scopes, key=len):
+            if scope:
+                out.update(self.scopes[scope])
+        return out
 
     def value(self, scope: Scope, name: str) -> np.ndarray | None:
         for k in range(len(scope), -1, -1):
@@ -131,6 +139,7 @@ def infer(
     from . import shape_rules  # registers our rules on first use
 
     registry.collect()  # the library registers its op modules lazily
+    _clear_map_types(model)
     try:
         irm = ir.from_proto(model)
     except Exception as e:  # the loader validated the structure; anything left is a bad model
@@ -199,10 +208,10 @@ class _Walk:
             self.node(node, scope, k)
             for out in node.outputs:
                 if declared.get(out) is not None:
-                    self._merge_declared(out, declared[out])
+                    self._merge_declared(out, declared[out], scope)
         self.collect(graph, scope)
 
-    def _merge_declared(self, out: ir.Value, declared: ir.Shape) -> None:
+    def _merge_declared(self, out: ir.Value, declared: ir.Shape, scope: Scope) -> None:
         """Where the walk left a dim unknown, a dim the file declares: an integer, or one of the
         model's own dim names (not an exporter's placeholder such as `unk__3`)."""
         dims = [
@@ -219,6 +228,8 @@ class _Walk:
             isinstance(a, int) and isinstance(b, int) and a != b
             for a, b in zip(have, dims, strict=True)
         ):
+            if scope:  # a branch's declared outputs often carry the other branch's dims
+                return
             self.result.warnings.append(
                 f"tensor {out.name!r}: the file declares shape {_text(declared)}, the graph "
                 f"computes {_text(out.shape)}: the computed shape is used"
@@ -264,8 +275,8 @@ class _Walk:
         if (node.domain or "") != "" or len(node.outputs) != 1 or node.op_type not in FOLDABLE:
             return
         out = node.outputs[0]
-        if out.const_value is not None or out in self.ctx._symbolic_values:
-            return
+        if out.const_value is not None or self.known_value(out) is not None:
+            return  # known already (values the library worked out, all integers)
         ins = [None if v is None else self.known_value(v) for v in node.inputs]
         if any(v is not None and x is None for v, x in zip(node.inputs, ins, strict=True)):
             return
@@ -456,6 +467,9 @@ class _Walk:
         self.result.values[scope] = values
 
     def info(self, v: ir.Value) -> TensorInfo:
+        made = v.producer()
+        if made is not None and made.op_type == "ZipMap" and made.domain == "ai.onnx.ml":
+            return _zipmap_info(v, made, self)
         t = v.type
         elem = 0
         if isinstance(t, ir.TensorType | ir.SparseTensorType) and t.dtype is not None:
@@ -482,9 +496,12 @@ class _Walk:
     def known_value(self, v: ir.Value) -> np.ndarray | None:
         sym = self.ctx._symbolic_values.get(v)
         if sym is not None and all(isinstance(x, int) for x in sym):
-            if v.shape is not None and len(v.shape) == 0 and len(sym) == 1:
-                return np.asarray(sym[0], dtype=np.int64)
-            return np.asarray(sym, dtype=np.int64)
+            arr = np.asarray(sym, dtype=np.int64)  # the library keeps values as a flat list
+            dims = None if v.shape is None else v.shape.dims
+            if dims is not None and all(isinstance(d, int) for d in dims):
+                if int(np.prod(dims)) == arr.size:
+                    return arr.reshape(dims)
+            return arr
         try:  # an initializer, a Constant node's attribute, or a folded value
             t = ir.convenience.get_const_tensor(v)
             if t is None or t.size > SMALL_CONSTANT_ELEMENTS:
@@ -492,6 +509,28 @@ class _Walk:
             return t.numpy()
         except Exception:  # a payload dropped at load, or malformed: the value is unknown
             return None
+
+
+def _has_map(tp: onnx.TypeProto) -> bool:
+    while True:
+        kind = tp.WhichOneof("value")
+        if kind == "map_type":
+            return True
+        if kind == "sequence_type":
+            tp = tp.sequence_type.elem_type
+        elif kind == "optional_type":
+            tp = tp.optional_type.elem_type
+        else:
+            return False
+
+
+def _clear_map_types(model: onnx.ModelProto) -> None:
+    """onnx-ir has no map type (ZipMap, DictVectorizer): such declarations are dropped from our
+    copy; the map-making ops' rules say what they make."""
+    for g in iter_graphs(model.graph):
+        for vi in (*g.input, *g.output, *g.value_info):
+            if _has_map(vi.type):
+                vi.type.Clear()
 
 
 def _forget_dropped_payloads(irm: ir.Model) -> None:
@@ -542,6 +581,16 @@ def _too_long_shape_input(node: ir.Node) -> str | None:
     if isinstance(n, int) and n > MAX_RANK:
         return f"input {v.name!r} is a shape of {n} dims (limit {MAX_RANK}): not inferred"
     return None
+
+
+def _zipmap_info(v: ir.Value, node: ir.Node, walk: _Walk) -> TensorInfo:
+    """ZipMap makes a sequence of N maps of C (label, probability) items: its size is known
+    when the labels are integers (8 + 4 bytes an item); string labels have no static size."""
+    probs = node.inputs[0] if node.inputs else None
+    shape = None if probs is None or probs.shape is None else tuple(map(walk.dim, probs.shape))
+    if "classlabels_int64s" in node.attributes and shape is not None and len(shape) == 2:
+        return TensorInfo(v.name, 0, shape, item_bits=96, label="seq(map(int64,float))")
+    return TensorInfo(v.name, 0, None, label="seq(map(string,float))")
 
 
 def _text(shape: ir.Shape) -> str:

@@ -155,7 +155,7 @@ def classifier(ctx: ShapeInferenceContext, node: ir.Node) -> None:
     """label [N], scores [N, C]: one column per class (a binary SVM without probabilities
     and a binary linear classifier with one set of coefficients give one column)."""
     n = _rows(_in(node, 0))
-    classes = _count(node, "classlabels_ints", "classlabels_strings")
+    classes = _count(node, "classlabels_ints", "classlabels_int64s", "classlabels_strings")
     cols = classes
     if node.op_type == "SVMClassifier" and classes == 2 and not _count(node, "prob_a"):
         cols = 1 if _count(node, "vectors_per_class") else 2
@@ -166,6 +166,13 @@ def classifier(ctx: ShapeInferenceContext, node: ir.Node) -> None:
             cols = 2  # one set of coefficients stands for both classes of a binary model
     _set(ctx, node, 0, None if n is None else [n], _labels_dtype(node))
     _set(ctx, node, 1, None if n is None or not cols else [n, cols], FLOAT)
+
+
+@shape_rule(ML, "ZipMap")
+def zipmap(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """A sequence of maps: not a tensor (the engine sizes it from the probabilities' shape)."""
+    if node.outputs and node.outputs[0].name:
+        node.outputs[0].type = ir.SequenceType(ir.TensorType(FLOAT))
 
 
 @shape_rule(ML, "FeatureVectorizer")
@@ -270,6 +277,32 @@ def onnx_twin(ctx: ShapeInferenceContext, node: ir.Node) -> None:
     _as_onnx(ctx, node, node.op_type)
 
 
+@shape_rule(MS, "QLinearGlobalAveragePool")
+def qlinear_global_average_pool(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """Pools every spatial dim to 1 (the library keeps the input's shape, onnx-shape-inference
+    0.4): [N, C, 1, ...], or [N, 1, ..., C] with channels_last."""
+    x = _dims(_in(node, 0))
+    if x is None or len(x) < 3:
+        return
+    if _int(node, "channels_last", 0):
+        out = [x[0], *([1] * (len(x) - 2)), x[-1]]
+    else:
+        out = [x[0], x[1], *([1] * (len(x) - 2))]
+    _set(ctx, node, 0, out, _dtype(_in(node, 0)))
+
+
+@shape_rule(MS, "QLinearReduceMean")
+def qlinear_reduce_mean(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """Reduces over `axes` (keepdims kept as 1); the library keeps the input's shape."""
+    x = _dims(_in(node, 0))
+    if x is None:
+        return
+    axes = {a + len(x) if a < 0 else a for a in _ints(node, "axes")} or set(range(len(x)))
+    keep = _int(node, "keepdims", 1)
+    out = [1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes]
+    _set(ctx, node, 0, out, _dtype(_in(node, 0)))
+
+
 @shape_rule(MS, "ExpandDims")
 def expand_dims(ctx: ShapeInferenceContext, node: ir.Node) -> None:
     x, axis = _dims(_in(node, 0)), _in(node, 1)
@@ -369,6 +402,42 @@ def unsafe_for_onnx(node: ir.Node) -> str | None:
 
 
 # --- ONNX ops whose shape the library does not follow ---------------------------------------
+
+
+@shape_rule("", "If")
+def if_(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
+    """A known condition (a constant, a value worked out, an input value given) picks the
+    branch whose outputs the If gives; an unknown one is the library's merge of both."""
+    cond = known_scalar(ctx, _in(node, 0))
+    if cond is None:
+        return False
+    attr = node.attributes.get("then_branch" if cond else "else_branch")
+    branch = attr.as_graph() if attr is not None and attr.type == ir.AttributeType.GRAPH else None
+    if branch is None:
+        return False
+    for out, made in zip(node.outputs, branch.outputs, strict=False):
+        if made.type is not None:
+            ctx.set_type(out, made.type)
+        if made.shape is not None:
+            ctx.set_shape(out, ctx.name_anonymous_dims_in_shape(made.shape))
+        data = ctx.get_symbolic_value(made)
+        if data is not None:
+            ctx.set_symbolic_value(out, list(data))
+    return None
+
+
+def known_scalar(ctx: ShapeInferenceContext, v: ir.Value | None) -> int | float | None:
+    """The value of a one-element tensor, when it is known as a number."""
+    if v is None:
+        return None
+    try:
+        t = ir.convenience.get_const_tensor(v)
+        if t is not None and t.size == 1:
+            return t.numpy().reshape(-1)[0].item()
+    except Exception:  # a dropped or malformed payload: unknown
+        return None
+    data = ctx.get_symbolic_value(v)
+    return data[0] if data is not None and len(data) == 1 and isinstance(data[0], int) else None
 
 
 @shape_rule("onnxcost.dropped", "DroppedConstant")

@@ -32,7 +32,7 @@ from .quantized import (
     matmul_dims,
     numel,
 )
-from .registry import Cost, NodeContext, Unresolved, register
+from .registry import Cost, NodeContext, TensorInfo, Unresolved, register
 
 MS = "com.microsoft"
 
@@ -928,3 +928,30 @@ register("ExpandDims", domain=MS, kind="view")(lambda ctx: Cost())
 _MOVES = ("Trilu", "GatherND", "Pad", "TorchEmbedding", "RemovePadding", "RestorePadding")
 for _op in (*_MOVES, "UnfoldTensor"):
     register(_op, domain=MS)(lambda ctx: Cost())
+
+
+# T5's relative position bucket of one (query, key) pair: the offset (sub), its magnitude and
+# direction (abs, compare), the log-scaled bucket for far offsets (log, div, mul, add) and the
+# clamp to the last bucket (min); the bias lookup per head is a gather (free).
+RELATIVE_BUCKET_FLOPS = 8
+
+
+@register("RelativePositionBias", domain="com.microsoft")
+def relative_position_bias(ctx: NodeContext) -> Cost:
+    """Output [1, heads, q, k]: one bucket per (query, key) pair, shared by the heads."""
+    out = ctx.out_dims(0, rank=4)
+    return Cost(flops=RELATIVE_BUCKET_FLOPS * out[2] * out[3])
+
+
+@register("DynamicQuantizeLSTM", domain="com.microsoft")
+def dynamic_quantize_lstm(ctx: NodeContext) -> Cost:
+    """An LSTM whose weights are int8 (W [D, I, 4H], R [D, H, 4H], transposed from LSTM's) and
+    whose input is quantized on the fly: the LSTM's count, as integer MACs."""
+    from dataclasses import replace
+
+    from .recurrent import recurrent
+
+    d, isize, gh = ctx.in_dims(1, rank=3)
+    w = TensorInfo(ctx.input(1).name, 1, (d, gh, isize))  # type: ignore[union-attr]
+    cost = recurrent(replace(ctx, op_type="LSTM", inputs=[ctx.inputs[0], w, *ctx.inputs[2:8]]))
+    return replace(cost, compute_dtype="int8")

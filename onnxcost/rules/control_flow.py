@@ -41,12 +41,12 @@ def _scalar(ctx: NodeContext, i: int) -> int | None:
 
 @register("If")
 def if_(ctx: NodeContext) -> Cost:
+    cond = _scalar(ctx, 0)
+    if cond is not None:  # only the branch that runs is costed (the other may not fit the shapes)
+        name = "then_branch" if cond else "else_branch"
+        return Cost(notes=(f"If: condition is known, counted {name}",)) + ctx.subgraph(name)
     then_c = ctx.subgraph("then_branch")
     else_c = ctx.subgraph("else_branch")
-    cond = _scalar(ctx, 0)
-    if cond is not None:
-        taken, name = (then_c, "then_branch") if cond else (else_c, "else_branch")
-        return Cost(notes=(f"If: condition is constant, counted {name}",)) + taken
     if else_c.flops > then_c.flops or (else_c.flops == then_c.flops and else_c.macs > then_c.macs):
         taken, name, other = else_c, "else_branch", then_c
     else:

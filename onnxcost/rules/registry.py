@@ -35,10 +35,19 @@ class TensorInfo:
     name: str
     elem_type: int
     shape: tuple[Dim, ...] | None  # None: rank unknown
+    # A value that is not a tensor but has a known size (ZipMap's sequence of maps: one
+    # (key, value) item per element of `shape`): bits per item, and its type's name.
+    item_bits: int = 0
+    label: str = ""
 
     @property
     def dtype(self) -> str:
-        return dtypes.name(self.elem_type)
+        return self.label or dtypes.name(self.elem_type)
+
+    @property
+    def sized(self) -> bool:
+        """A static size in bytes is known."""
+        return self.static and (self.elem_type != 0 or self.item_bits > 0)
 
     @cached_property
     def static(self) -> bool:
@@ -57,6 +66,8 @@ class TensorInfo:
         return self._numel if self.static else prod(self.dims())  # the latter raises Unresolved
 
     def nbytes(self) -> int:
+        if self.item_bits:
+            return (self.numel() * self.item_bits + 7) // 8
         return dtypes.nbytes(self.numel(), self.elem_type)
 
     @cached_property
