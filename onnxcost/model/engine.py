@@ -497,11 +497,9 @@ class _Walk:
         sym = self.ctx._symbolic_values.get(v)
         if sym is not None and all(isinstance(x, int) for x in sym):
             arr = np.asarray(sym, dtype=np.int64)  # the library keeps values as a flat list
-            dims = None if v.shape is None else v.shape.dims
-            if dims is not None and all(isinstance(d, int) for d in dims):
-                if int(np.prod(dims)) == arr.size:
-                    return arr.reshape(dims)
-            return arr
+            dims = [] if v.shape is None else list(v.shape.dims)
+            static = v.shape is not None and all(isinstance(d, int) for d in dims)
+            return arr.reshape(dims) if static and int(np.prod(dims)) == arr.size else arr
         try:  # an initializer, a Constant node's attribute, or a folded value
             t = ir.convenience.get_const_tensor(v)
             if t is None or t.size > SMALL_CONSTANT_ELEMENTS:
