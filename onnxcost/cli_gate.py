@@ -17,7 +17,7 @@ import click
 
 from . import budget as budgets
 from . import check as checks
-from . import ci_output
+from . import ci_output, sanitize
 from . import diff as diffs
 from .budget import METRICS, Budget
 from .check import CheckResult
@@ -93,12 +93,12 @@ def _emit_ci(
 
 def _fatal(message: str, title: str, junit: str | None, fmt: str) -> None:
     """A failure before any model was checked: still leave a JUnit file and an annotation."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(sanitize.text(f"error: {message}"), err=True)
     suite = ci_output.Suite(title, [ci_output.Case("onnxcost", "setup", "error", message)], {})
     try:
         _emit_ci([suite], {}, junit, fmt)
     except OnnxCostError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(sanitize.text(f"error: {e}"), err=True)
 
 
 def _max_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -175,7 +175,7 @@ def check(
         results = [_check_one(path, b) for path, b in targets]
         for res in results:
             if res.error:
-                click.echo(f"error: {res.model}: {res.error}", err=True)
+                click.echo(sanitize.text(f"error: {res.model}: {res.error}"), err=True)
         if fmt == "json":
             passed = all(r.passed for r in results)
             doc = {"passed": passed, "results": [r.to_dict() for r in results]}

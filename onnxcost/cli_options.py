@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from . import sanitize
 from .errors import OnnxCostError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -129,7 +130,8 @@ class GuardedGroup(click.Group):
         try:
             return super().invoke(ctx)
         except OnnxCostError as e:
-            click.echo(f"error: {e}", err=True)
+            # one line, whatever model text the message quotes
+            click.echo(sanitize.text(f"error: {e}"), err=True)
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
@@ -143,8 +145,10 @@ class GuardedGroup(click.Group):
             if os.environ.get("ONNXCOST_DEBUG"):
                 raise
             click.echo(
-                f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report it; "
-                "ONNXCOST_DEBUG=1 shows the traceback)",
+                sanitize.text(
+                    f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report "
+                    "it; ONNXCOST_DEBUG=1 shows the traceback)"
+                ),
                 err=True,
             )
             sys.exit(3)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import sanitize
 from .budget import METRICS, metric
 from .check import fmt, remedy, table_lines, unknown_reason
 from .errors import OnnxCostError, UsageError
@@ -378,7 +379,7 @@ def _signed(kind: str, v: float | None) -> str:
 
 
 def render_table(res: DiffResult, top: int = 20) -> str:
-    lines = [f"onnxcost diff: {res.old} -> {res.new}", "", "totals"]
+    lines = [f"onnxcost diff: {sanitize.text(res.old)} -> {sanitize.text(res.new)}", "", "totals"]
     rows = [("metric", "old", "new", "delta", "%")]
     for t in res.totals:
         rows.append(
@@ -424,7 +425,8 @@ def render_table(res: DiffResult, top: int = 20) -> str:
             if n.change == "changed"
             else f"FLOPs {format_count(n.flops_new if n.change == 'added' else n.flops_old)}"
         )
-        lines.append(f"  {mark[n.change]} {name or '(unnamed)'} [{n.op_type}] {what}")
+        label = sanitize.text(f"{name or '(unnamed)'} [{n.op_type}]")  # model text
+        lines.append(f"  {mark[n.change]} {label} {what}")
     if len(res.nodes) > top:
         lines.append(f"  ... {len(res.nodes) - top} more (--format json lists all)")
 
@@ -435,7 +437,7 @@ def render_table(res: DiffResult, top: int = 20) -> str:
             growth = "-" if g.growth_pct is None else f"{g.growth_pct:+.2f}%"
             rows.append((g.label, f"+{g.allowed_pct:g}%", growth, g.status.upper()))
         lines += table_lines(rows)
-        lines += [f"  {g.label}: {g.reason}" for g in res.gate if g.reason]
+        lines += [f"  {g.label}: {sanitize.text(g.reason)}" for g in res.gate if g.reason]
         failed = sum(g.status != "pass" for g in res.gate)
         lines += [
             "",
