@@ -14,7 +14,7 @@ from . import memory, rules
 from .constants import ConstantValues
 from .errors import ModelError, NodeError, OnnxCostError, UncountedError
 from .graph import Graph, build
-from .loader import load
+from .loader import check_rank, load
 from .params import Constants, classify
 from .plugins import load_plugins
 from .qdq import dequantize_source, quantized_nodes
@@ -45,6 +45,9 @@ def analyze(
     loaded = load(model)
     bound = bind(loaded.model, dims, input_shapes)
     inferred, infer_warnings, infos = infer(loaded.model)
+    for t in infos.values():  # inference can make ranks the file did not declare
+        if t.shape is not None:
+            check_rank(t.name, len(t.shape))
     graph = inferred.graph
     g = loaded.graph or build(graph)
     consts = classify(g, graph, infos, packed_weight_override(inferred))

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import sanitize
 from .budget import METRICS, Budget, Limit
-from .units import format_bytes, format_bytes_iec, format_count, format_seconds
+from .units import format_bytes, format_bytes_iec, format_count, format_seconds, ratio
 
 # Parameters and weight bytes come from the stored tensors' declared shapes: exact unless a
 # weight's shape itself is unknown.
@@ -138,7 +138,7 @@ def _row(lim: Limit, report: dict[str, Any], allow_uncounted: bool) -> CheckRow:
         )
         return row
     row.margin = lim.value - measured
-    row.margin_pct = 100.0 * row.margin / lim.value if lim.value else None
+    row.margin_pct = ratio(100 * row.margin, lim.value) if lim.value else None
     unknown = unknown_reason(m.name, report)
     row.lower_bound = unknown is not None
     if measured > lim.value:

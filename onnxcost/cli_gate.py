@@ -7,7 +7,6 @@ budget file) or a budget that could not be measured; 3 (from the main group) a b
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +21,8 @@ from . import diff as diffs
 from .budget import METRICS, Budget
 from .check import CheckResult
 from .cli_options import model_options
-from .errors import ModelError, OnnxCostError, UsageError
+from .errors import OnnxCostError, UsageError
+from .units import dumps
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -39,10 +39,10 @@ def load_report(
     from the last release) and used as it is: dims, shapes and hw do not apply to it.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{path}: no such file")
     if p.suffix.lower() == ".json":
-        return _saved_report(p)
+        from . import baseline
+
+        return baseline.load(p)  # a regular file, validated against the documented structure
     from .analyzer import analyze  # late: keeps `--help` fast
 
     report = analyze(p, dims=dims or None, input_shapes=input_shapes or None)
@@ -58,16 +58,6 @@ def apply_roofline(report: Any, hw: str) -> Any:
     spec = hardware.get(hw)
     applied = roofline.apply(report, spec)
     return applied if applied is not None else report  # apply() may fill the report in place
-
-
-def _saved_report(p: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{p}: not a readable JSON report ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("totals"), dict):
-        raise ModelError(f"{p}: not an onnxcost JSON report (no 'totals' object)")
-    return data
 
 
 def _run_guarded(body: Callable[[], int], on_error: Callable[[str], None]) -> int:
@@ -179,7 +169,7 @@ def check(
         if fmt == "json":
             passed = all(r.passed for r in results)
             doc = {"passed": passed, "results": [r.to_dict() for r in results]}
-            click.echo(json.dumps(doc, indent=2, allow_nan=False))
+            click.echo(dumps(doc))
         else:
             click.echo(checks.render_table(results))
         _emit_ci(ci_output.check_suites(results), _suite_files(results), junit, fmt)
@@ -270,7 +260,7 @@ def diff(
         b = load_report(new, dims, input_shapes, hw)
         res = diffs.diff_reports(a, b, old, new, gates, allow_uncounted)
         if fmt == "json":
-            click.echo(json.dumps(res.to_dict(), indent=2, allow_nan=False))
+            click.echo(dumps(res.to_dict()))
         else:
             click.echo(diffs.render_table(res, top=top))
         suites = ci_output.diff_suites(res)

@@ -19,7 +19,7 @@ from . import sanitize
 from .budget import METRICS, metric
 from .check import fmt, remedy, table_lines, unknown_reason
 from .errors import OnnxCostError, UsageError
-from .units import format_count, parse_quantity
+from .units import format_count, parse_quantity, ratio
 
 # Metrics a bare `--fail-over 5%` gates (latency too when both reports have it).
 DEFAULT_GATED = ("macs", "flops", "params", "weight_bytes", "peak_memory", "latency")
@@ -134,7 +134,7 @@ def _pct(old: float | None, new: float | None) -> float | None:
         return None
     if old == 0:
         return 0.0 if new == 0 else None  # growth from zero has no percentage
-    return 100.0 * (new - old) / old
+    return ratio(100 * (new - old), old)  # exact ints of any size: inf past a float
 
 
 # --- Gate specification --------------------------------------------------------------------

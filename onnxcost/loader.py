@@ -29,6 +29,9 @@ SMALL_CONSTANT_ELEMENTS = 1024
 # Deeper If/Loop/Scan nesting is refused. A file cannot get near it anyway (protobuf stops parsing
 # at 100 message levels, about 32 nested subgraphs); this bounds models handed over in memory.
 MAX_SUBGRAPH_DEPTH = 64
+# Higher ranks are refused: no runtime goes near it, and exact element counts of a rank-N tensor of
+# 2**63 dims have 19*N digits (printing an integer costs time quadratic in its digits).
+MAX_RANK = 1024
 _PAYLOAD_FIELDS = (
     "raw_data",
     "float_data",
@@ -76,39 +79,73 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     return loaded
 
 
-def _read(path: Path) -> bytes:
-    """The bytes of a regular file; FIFOs, devices and directories are refused before any read."""
+# protobuf cannot parse a message over 2 GiB: a bigger "model" is refused before it is read.
+MAX_MODEL_BYTES = 2**31
+
+
+def describe(mode: int) -> str | None:
+    """What a non-regular file is ('a directory', 'a FIFO (named pipe)', ...), None if regular."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file(path: str | os.PathLike[str], limit: int, what: str = "ONNX file") -> bytearray:
+    """The bytes of a regular file of at most `limit` bytes. FIFOs, devices and directories are
+    refused, saying what they are, before any read; so is a file over the limit. The file is read
+    into one buffer of its size (no second copy)."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it right after.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ModelError(f"{path}: is a directory, not an ONNX file") from None
+        raise ModelError(f"{path}: is a directory, not an {what}") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         raise ModelError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ModelError(f"{path}: is a directory, not an ONNX file")
-        if not stat.S_ISREG(st.st_mode):
-            raise ModelError(f"{path}: not a regular file (a device, FIFO or socket): refused")
+        kind = describe(st.st_mode)
+        if kind == "a directory":
+            raise ModelError(f"{path}: is a directory, not an {what}")
+        if kind is not None:
+            raise ModelError(f"{path}: is {kind}, not a regular file: refused")
         if st.st_size == 0:
             raise ModelError(f"{path}: file is empty")
-        chunks: list[bytes] = []
-        while chunk := os.read(fd, 1 << 24):
-            chunks.append(chunk)
+        if st.st_size > limit:
+            raise ModelError(
+                f"{path}: {st.st_size} bytes, over the {limit}-byte limit for an {what}: refused"
+            )
+        buf = bytearray(st.st_size)
+        view, got = memoryview(buf), 0
+        while got < len(buf) and (n := os.readv(fd, [view[got:]])):
+            got += n
     except OSError as e:
         raise ModelError(f"{path}: cannot read: {e.strerror or e}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if not data:
+    if got == 0:
         raise ModelError(f"{path}: file is empty")
-    return data
+    del view
+    if got < len(buf):  # shrank while we read
+        del buf[got:]
+    return buf
 
 
-def _parse(data: bytes, path: Path) -> onnx.ModelProto:
+def _read(path: Path) -> bytearray:
+    """The bytes of a model file (see read_file)."""
+    return read_file(path, MAX_MODEL_BYTES)
+
+
+def _parse(data: bytearray, path: Path) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -228,19 +265,30 @@ def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
 
 
 def _validate_dims(graph: onnx.GraphProto) -> None:
-    """Stored tensors and declared graph inputs must not have negative dims."""
+    """Stored tensors and declared graph inputs must not have negative dims; no rank beyond
+    MAX_RANK anywhere."""
     for t in iter_tensors(graph):
+        if len(t.dims) > MAX_RANK:
+            raise ModelError(f"tensor {t.name!r}: rank {len(t.dims)} (limit {MAX_RANK}): refused")
         for d in t.dims:
             if d < 0:
                 raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
     for g in iter_graphs(graph):
+        for vi in (*g.output, *g.value_info):
+            check_rank(vi.name, len(vi.type.tensor_type.shape.dim))
         for vi in g.input:
             tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
             if tt is None:
                 continue
+            check_rank(vi.name, len(tt.shape.dim))
             for d in tt.shape.dim:
                 if d.HasField("dim_value") and d.dim_value < 0:
                     raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
+
+
+def check_rank(name: str, rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ModelError(f"tensor {name!r}: rank {rank} (limit {MAX_RANK}): refused")
 
 
 def _bad_location(loc: str) -> str | None:

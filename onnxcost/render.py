@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from collections.abc import Sequence
 
 from . import sanitize
 from .report import Report
 from .scaling import ScalingRow, turns_compute_bound
-from .units import format_bytes, format_count, format_seconds
+from .units import dumps, format_bytes, format_count, format_seconds, ratio
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -56,9 +56,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _share(part: float, total: float) -> float:
+    # inf / inf: a part as large as an infinite whole is all of it
+    return ratio(part, total) if math.isfinite(total) else float(part == total)
+
+
 def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2) + "\n"
+        return dumps(report.to_dict()) + "\n"
     if fmt == "csv":
         return _csv(report)
     return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)
@@ -155,7 +160,7 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
         if roofline:
             row += [
                 format_seconds(o.latency_s or 0.0),
-                _pct((o.latency_s or 0.0) / (t.latency_s or 1.0)),
+                _pct(_share(o.latency_s or 0.0, t.latency_s or 1.0)),
             ]
         op_rows.append(row)
     out += ["", f"{h}By op type", table(head, op_rows, markdown)]
@@ -220,7 +225,7 @@ def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "ta
             "turns_compute_bound_at": turn,
             "rows": [r.to_dict() for r in rows],
         }
-        return json.dumps(data, indent=2) + "\n"
+        return dumps(data) + "\n"
     head = [
         dim,
         "latency",
