@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import onnx
 from onnx import helper
@@ -152,9 +151,7 @@ class _Coster:
                 rec.status = "uncounted"
             return None
         opset = self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0)
-        bad = _attribute_type_error(node, opset)
-        if bad:
-            raise NodeError(f"node {name!r} ({node.op_type}): {bad}")
+        # attribute types were checked at load (attrs.py), before anything read them
         try:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
@@ -184,6 +181,18 @@ class _Coster:
         except RecursionError:
             raise ModelError(
                 f"node {name!r} ({node.op_type}): subgraphs nested too deeply"
+            ) from None
+        except (IndexError, TypeError, ValueError, KeyError, ZeroDivisionError):
+            # A rule indexing a dim its op guarantees: the inputs are not what the op takes.
+            # Say what they are rather than quoting Python's exception.
+            ranks = ", ".join(
+                f"{t.name} rank {len(t.shape)}" if t.shape is not None else f"{t.name} rank ?"
+                for t in ctx.inputs
+                if t is not None
+            )
+            raise NodeError(
+                f"node {name!r} ({node.op_type}): cannot be costed: its inputs or attributes are "
+                f"not what {node.op_type} takes (inputs: {ranks or 'none'})"
             ) from None
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
@@ -216,41 +225,6 @@ class _Coster:
                 continue
             total += t.nbytes()
         return total
-
-
-@lru_cache(maxsize=4096)
-def _schema_attr_types(domain: str, op_type: str, opset: int) -> dict[str, int] | None:
-    try:
-        schema = onnx.defs.get_schema(op_type, opset, domain)
-    except Exception:  # unknown op or domain (contrib, custom): nothing to check against
-        return None
-    return {k: int(a.type) for k, a in schema.attributes.items()}
-
-
-def _attribute_type_error(node: onnx.NodeProto, opset: int) -> str | None:
-    """An attribute whose type differs from the op's schema (ints where a tensor came, ...).
-
-    Rules can then trust attribute types; a hostile file gets an error naming the attribute.
-    """
-    types = _schema_attr_types(node.domain if node.domain != "ai.onnx" else "", node.op_type, opset)
-    if not types:
-        return None
-    for a in node.attribute:
-        want = types.get(a.name)
-        if want is not None and a.type != want:
-            have = (
-                onnx.AttributeProto.AttributeType.Name(a.type)
-                if a.type in _ATTR_TYPE_NAMES
-                else a.type
-            )
-            return (
-                f"attribute {a.name!r} has type {have}, the spec says "
-                f"{onnx.AttributeProto.AttributeType.Name(want)}"
-            )
-    return None
-
-
-_ATTR_TYPE_NAMES = set(onnx.AttributeProto.AttributeType.values())
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:

@@ -21,7 +21,8 @@ import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from .errors import ModelError
+from . import attrs
+from .errors import ModelError, NodeError
 from .graph import Graph, build, subgraph_attrs
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
@@ -70,6 +71,7 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     _validate_top(loaded.model, loaded.path)
     _validate_text(loaded.model, loaded.path)
     _validate_nesting(loaded.model.graph)
+    _validate_nodes(loaded.model)
     _validate_dims(loaded.model.graph)
     # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
     # value_info, so this DAG (and its node protos) serves the rest of the analysis.
@@ -244,6 +246,24 @@ def _validate_nesting(graph: onnx.GraphProto) -> None:
                         f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"
                     )
                 stack.append((sub, depth + 1, where))
+
+
+def _validate_nodes(proto: onnx.ModelProto) -> None:
+    """Every node has an op type, and attributes of the types its op needs (attrs.py), before
+    anything reads them."""
+    opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
+    for g in iter_graphs(proto.graph):
+        for k, node in enumerate(g.node):
+            if not node.op_type:
+                raise ModelError(f"node {node.name or f'#{k}'!r}: no op_type: refused")
+            if not node.attribute:
+                continue
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            bad = attrs.type_error(node, opsets.get(domain, 0))
+            if bad:
+                raise NodeError(
+                    f"node {node.name or f'{node.op_type}_{k}'!r} ({node.op_type}): {bad}"
+                )
 
 
 def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
