@@ -19,6 +19,7 @@ from .constants import ConstantValues
 from .errors import ModelError, UsageError
 from .fold import fold_values, with_folded_constants
 from .loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
+from .ort_import import import_symbolic_shape_infer
 from .rules.registry import Dim, TensorInfo
 
 
@@ -105,6 +106,7 @@ def infer(
     value-computing passes run only when every such vector stays within the cap.
     """
     warnings: list[str] = []
+    _check_einsum_equations(model.graph)  # guard (engine rewrite: keep): before any onnx call
     try:
         inferred = onnx.shape_inference.infer_shapes(
             model, check_type=False, strict_mode=False, data_prop=False
@@ -136,6 +138,32 @@ def infer(
             infos = collect(inferred.graph)
     _sequence_concat_shapes(inferred.graph, infos)
     return inferred, warnings, infos
+
+
+_EINSUM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,->. ")
+
+
+def _check_einsum_equations(graph: onnx.GraphProto) -> None:
+    """Guard: onnx's C++ Einsum inference never returns on a term with two ellipses
+    ('i...j...,k->'), and C++ cannot be interrupted; so equations are checked before any onnx
+    inference call. A malformed equation is refused (the Einsum rule could not cost it anyway)."""
+    for g in iter_graphs(graph):
+        for node in g.node:
+            if node.op_type != "Einsum":
+                continue
+            eq = next((a.s for a in node.attribute if a.name == "equation"), b"")
+            text = eq.decode("utf-8", "replace") if isinstance(eq, bytes) else str(eq)
+            terms = text.replace("->", ",").split(",")
+            bad = (
+                not set(text) <= _EINSUM_CHARS
+                or text.count("->") > 1
+                or any(t.count("...") > 1 or t.replace("...", "").count(".") for t in terms)
+            )
+            if bad:
+                raise ModelError(
+                    f"node {node.name or 'Einsum'!r} (Einsum): equation {text[:80]!r} is not a "
+                    "valid Einsum equation (at most one '...' per term): refused"
+                )
 
 
 def _clear_negative_dims(model: onnx.ModelProto, warnings: list[str]) -> None:
@@ -227,6 +255,9 @@ def _value_bound(
         for a in node.attribute:
             if a.type == onnx.AttributeProto.TENSOR:
                 return prod(a.t.dims)
+            if a.type == onnx.AttributeProto.SPARSE_TENSOR:
+                # guard (engine rewrite: keep): onnx's value propagation densifies it
+                return prod(a.sparse_tensor.dims)
             return min(max(len(a.ints), len(a.floats), 1), cap)
         return 0
     if op == "Shape":
@@ -314,12 +345,13 @@ def _ort_symbolic(model: onnx.ModelProto, warnings: list[str]) -> onnx.ModelProt
     not used at all. A failure needs no warning of its own: what stays unknown is listed as
     unresolved.
     """
-    try:
-        from onnxruntime.tools import symbolic_shape_infer as ssi
-    except Exception as e:  # onnxruntime or sympy missing: onnx's answer stands, and we say so
-        warnings.append(f"onnxruntime symbolic shape inference unavailable: {_first_line(e)}")
+    ssi = import_symbolic_shape_infer()  # loaded so that onnxruntime writes nothing
+    if ssi is None:  # onnxruntime or sympy missing: onnx's answer stands, and we say so
+        warnings.append(
+            "onnxruntime symbolic shape inference unavailable: onnxruntime or sympy not installed"
+        )
         return None
-    bounded = _bounded_symbolic(ssi)
+    bounded = _bounded_symbolic(ssi, model)
     if bounded is None:
         return None
     logger = logging.getLogger()
@@ -359,7 +391,16 @@ _ORT_METHODS = (
 )
 
 
-def _bounded_symbolic(ssi: types.ModuleType) -> type | None:
+MAX_SYMBOLIC_VISITS_PER_NODE = 16
+
+
+def _count_nodes(model: onnx.ModelProto | None) -> int:
+    return 0 if model is None else sum(len(g.node) for g in iter_graphs(model.graph))
+
+
+def _bounded_symbolic(
+    ssi: types.ModuleType, base_model: onnx.ModelProto | None = None
+) -> type | None:
     """A SymbolicShapeInference that never builds a value vector or a rank beyond the cap.
 
     Unguarded, a ConstantOfShape of a large constant shape allocates that many int64s, a Reshape
@@ -369,8 +410,18 @@ def _bounded_symbolic(ssi: types.ModuleType) -> type | None:
     if base is None or not all(hasattr(base, m) for m in _ORT_METHODS):
         return None
     cap = SMALL_CONSTANT_ELEMENTS
+    # Guard (engine rewrite: keep): node visits over all passes and all subgraph instances.
+    # Its pass loop has no cap (an input of element type 0 keeps MatMul re-running forever) and
+    # nested If costs 2^depth (each level infers its branches again).
+    budget = [MAX_SYMBOLIC_VISITS_PER_NODE * max(1, _count_nodes(base_model)) + 10_000]
 
     class Bounded(base):  # type: ignore[misc, valid-type]
+        def _infer_impl(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            budget[0] -= len(self.out_mp_.graph.node) + 1
+            if budget[0] < 0:
+                raise _Refused("pass budget spent")
+            return super()._infer_impl(*args, **kwargs)
+
         def _new_symbolic_shape(self, rank, node, out_idx=0):  # type: ignore[no-untyped-def]
             if not isinstance(rank, int) or rank > cap:
                 raise _Refused(f"{node.op_type}: rank {rank}")

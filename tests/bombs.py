@@ -23,16 +23,11 @@ def _model(nodes, inputs, outputs, inits=(), opsets=(("", 21),)) -> onnx.ModelPr
 
 
 def undefined_element_type() -> bytes:
-    """A graph input of element type 0 (UNDEFINED): onnxruntime's symbolic passes never settle."""
+    """A graph input of element type 0 (UNDEFINED) into a MatMul: onnxruntime's symbolic passes
+    re-run forever (its loop has no cap)."""
     x = helper.make_tensor_value_info("x", TensorProto.UNDEFINED, ["n", 4])
-    nodes = [
-        helper.make_node("Shape", ["x"], ["s"], name="shape"),
-        helper.make_node("Reshape", ["x", "s"], ["r"], name="reshape"),
-        helper.make_node("Add", ["r", "r"], ["a"], name="add"),
-        helper.make_node("MatMul", ["a", "w"], ["y"], name="mm"),
-    ]
-    w = numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")
-    return _model(nodes, [x], [vi("y", TensorProto.FLOAT, None)], [w]).SerializeToString()
+    node = helper.make_node("MatMul", ["x", "x"], ["y"], name="mm")
+    return _model([node], [x], [vi("y", TensorProto.FLOAT, None)]).SerializeToString()
 
 
 def nested_if(depth: int) -> bytes:
@@ -56,19 +51,29 @@ def nested_if(depth: int) -> bytes:
         "Constant", [], ["c"], value=numpy_helper.from_array(np.array(True), "cv")
     )
     top = inner.node[0]
+    # a contrib op onnx cannot infer: onnxruntime's symbolic inference then runs on the graph
+    gelu = helper.make_node("Gelu", [top.output[0]], ["z"], name="gelu", domain="com.microsoft")
     return _model(
-        [cond, top], [vi("x", TensorProto.FLOAT, [2])], [vi(top.output[0], TensorProto.FLOAT, None)]
+        [cond, top, gelu],
+        [vi("x", TensorProto.FLOAT, [2])],
+        [vi("z", TensorProto.FLOAT, None)],
+        opsets=(("", 21), ("com.microsoft", 1)),
     ).SerializeToString()
 
 
 def sparse_constant(elements: int = 10**8) -> bytes:
     """A `Constant` whose sparse_value declares `elements` elements and stores one."""
-    values = helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])
+    values = helper.make_tensor("v", TensorProto.INT64, [1], [1])
     indices = helper.make_tensor("i", TensorProto.INT64, [1], [0])
     sparse = helper.make_sparse_tensor(values, indices, [elements])
-    node = helper.make_node("Constant", [], ["c"], name="c", sparse_value=sparse)
-    relu = helper.make_node("Relu", ["c"], ["y"], name="relu")
-    return _model([node, relu], [], [vi("y", TensorProto.FLOAT, None)]).SerializeToString()
+    nodes = [
+        helper.make_node("Constant", [], ["c"], name="c", sparse_value=sparse),
+        helper.make_node("Add", ["c", "c"], ["d"], name="add"),  # value propagation densifies
+        helper.make_node("Reshape", ["x", "d"], ["y"], name="reshape"),
+    ]
+    return _model(
+        nodes, [vi("x", TensorProto.FLOAT, [4])], [vi("y", TensorProto.FLOAT, None)]
+    ).SerializeToString()
 
 
 def einsum_two_ellipses(equation: str = "i...j...,k->") -> bytes:
