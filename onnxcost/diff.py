@@ -207,14 +207,9 @@ def match_nodes(
     def key(n: dict[str, Any]) -> tuple[str, str]:
         return (n.get("domain", ""), n.get("op_type", ""))
 
-    sm = difflib.SequenceMatcher(
-        None,
-        [key(old[i]) for i in rest_old],
-        [key(new[j]) for j in rest_new],
-        autojunk=False,
-    )
-    for a, b, size in sm.get_matching_blocks():
-        pairs.extend((rest_old[a + k], rest_new[b + k], "order") for k in range(size))
+    ka, kb = [key(old[i]) for i in rest_old], [key(new[j]) for j in rest_new]
+    for a, b in _align(ka, kb):
+        pairs.append((rest_old[a], rest_new[b], "order"))
     used_old = {p[0] for p in pairs}
     used_new = {p[1] for p in pairs}
     pairs.sort()
@@ -223,6 +218,33 @@ def match_nodes(
         [i for i in range(len(old)) if i not in used_old],
         [j for j in range(len(new)) if j not in used_new],
     )
+
+
+# difflib's matching is quadratic in the worst case (a long run of one op type): past this many
+# pairs of the middle part (after the common head and tail), equal keys are paired by position.
+_ALIGN_LIMIT = 4_000_000
+
+
+def _align(a: list[Any], b: list[Any]) -> list[tuple[int, int]]:
+    """Index pairs of equal items, in order: common head and tail first, then difflib between."""
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    pairs = [(k, k) for k in range(head)]
+    mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    if len(mid_a) * len(mid_b) <= _ALIGN_LIMIT:
+        sm = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+        for i, j, size in sm.get_matching_blocks():
+            pairs.extend((head + i + k, head + j + k) for k in range(size))
+    else:
+        pairs.extend(
+            (head + k, head + k) for k in range(min(len(mid_a), len(mid_b))) if mid_a[k] == mid_b[k]
+        )
+    pairs.extend((len(a) - tail + k, len(b) - tail + k) for k in range(tail))
+    return pairs
 
 
 def _node_change(change: str, o: dict | None, n: dict | None, by: str | None) -> NodeChange:

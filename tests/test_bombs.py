@@ -147,3 +147,15 @@ def test_analyze_check_diff_write_nothing_under_home(tmp_path) -> None:
         assert_clean_or_fail = onnxcost(*args, home=home)
         assert assert_clean_or_fail.returncode in (0, 1), assert_clean_or_fail.stderr
     assert list(home.rglob("*")) == []
+
+
+def test_diff_of_long_unnamed_chains(tmp_path) -> None:
+    """Unnamed nodes are aligned by op type; difflib is quadratic on a long run of one type (a
+    20,000-node chain against itself took past 20 s of CPU). Found by tools/fuzz_campaign.py."""
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(bombs.chain(20_000))
+    b.write_bytes(bombs.chain(20_001))
+    assert_clean(onnxcost("diff", str(a), str(a), "--format", "json"))
+    res = onnxcost("diff", str(a), str(b), "--fail-over", "1%")
+    assert res.returncode in (0, 1), res.stderr
+    assert "Traceback" not in res.stderr
