@@ -109,21 +109,28 @@ class _Coster:
 
     def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
         node, name = g.nodes[i], g.names[i]
+        # hot on large graphs: each tensor's info is looked up once per node, then reused
+        get = self.infos.get
+        inputs, outputs = list(node.input), list(node.output)
+        ins = [get(n) if n else None for n in inputs]
+        outs = [get(n) if n else None for n in outputs]
         rec = NodeCost(
             name=name,
             op_type=node.op_type,
             domain=node.domain,
-            inputs=list(node.input),
-            outputs=list(node.output),
-            output_shapes=[_shape_list(self.info(o)) for o in node.output],
+            inputs=inputs,
+            outputs=outputs,
+            output_shapes=[_shape_list(t) for t in outs],
         )
         entry = rules.lookup(node.domain, node.op_type)
         rec.kind = entry.kind if entry else "compute"
-        rec.compute_dtype = self._data_dtype(node)
+        rec.compute_dtype = next(
+            (t.dtype for t in (*ins, *outs) if t is not None and t.elem_type), "undefined"
+        )
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
-        cost = self.rule_cost(node, name, rec)
+        cost = self.rule_cost(node, name, rec, ins, outs)
         if cost is not None:
             rec.macs, rec.flops = cost.macs, cost.flops
             rec.notes = list(cost.notes)
@@ -142,7 +149,14 @@ class _Coster:
             rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
         return rec
 
-    def rule_cost(self, node: onnx.NodeProto, name: str, rec: NodeCost | None) -> Cost | None:
+    def rule_cost(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        rec: NodeCost | None,
+        ins: list[TensorInfo | None] | None = None,
+        outs: list[TensorInfo | None] | None = None,
+    ) -> Cost | None:
         """The node's Cost, or None when it has no rule (recorded as uncounted)."""
         entry = rules.lookup(node.domain, node.op_type)
         if entry is None:
@@ -160,8 +174,8 @@ class _Coster:
             op_type=node.op_type,
             domain=node.domain,
             name=name,
-            inputs=[self.info(n) if n else None for n in node.input],
-            outputs=[self.info(n) if n else None for n in node.output],
+            inputs=ins if ins is not None else [self.info(n) for n in node.input],
+            outputs=outs if outs is not None else [self.info(n) for n in node.output],
             attrs=attrs,
             opset=opset,
             values=self.values,
@@ -206,13 +220,6 @@ class _Coster:
             cost = self.rule_cost(node, f"{outer}/{node.name or f'{node.op_type}_{k}'}", None)
             total = total + (cost if cost is not None else Cost(lower_bound=True))
         return total
-
-    def _data_dtype(self, node: onnx.NodeProto) -> str:
-        for n in (*node.input, *node.output):
-            t = self.info(n)
-            if t is not None and t.elem_type:
-                return t.dtype
-        return "undefined"
 
     def _bytes(self, names: dict[str, None], node: str, rec: NodeCost) -> int:
         total = 0
@@ -268,7 +275,10 @@ def _memory_plan(
     plan.best_peak_node = plan.peak_node
     if steps:
         order = memory.greedy_order(steps, infos, outputs)
-        best = memory.simulate(order, steps, infos, inputs, outputs)
+        # the same order (a chain, say) has the same peak: no second simulation
+        best = (
+            memory.simulate(order, steps, infos, inputs, outputs) if order != file_order else live
+        )
         if best.peak_bytes < live.peak_bytes:
             plan.best_peak_elements = best.peak_elements
             plan.best_peak_bytes = best.peak_bytes
