@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import onnx
@@ -138,21 +137,28 @@ class _Coster:
 
     def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
         node, name = g.nodes[i], g.names[i]
+        # hot on large graphs: each tensor's info is looked up once per node, then reused
+        get = self.infos.get
+        inputs, outputs = list(node.input), list(node.output)
+        ins = [get(n) if n else None for n in inputs]
+        outs = [get(n) if n else None for n in outputs]
         rec = NodeCost(
             name=name,
             op_type=node.op_type,
             domain=node.domain,
-            inputs=list(node.input),
-            outputs=list(node.output),
-            output_shapes=[_shape_list(self.info(o)) for o in node.output],
+            inputs=inputs,
+            outputs=outputs,
+            output_shapes=[_shape_list(t) for t in outs],
         )
         entry = rules.lookup(node.domain, node.op_type)
         rec.kind = entry.kind if entry else "compute"
-        rec.compute_dtype = self._data_dtype(node)
+        rec.compute_dtype = next(
+            (t.dtype for t in (*ins, *outs) if t is not None and t.elem_type), "undefined"
+        )
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
-        cost = self.rule_cost(node, name, rec, engine.TOP, i)
+        cost = self.rule_cost(node, name, rec, engine.TOP, i, ins, outs)
         if cost is not None:
             rec.macs, rec.flops = cost.macs, cost.flops
             rec.notes = list(cost.notes)
@@ -178,11 +184,13 @@ class _Coster:
         rec: NodeCost | None,
         scope: engine.Scope,
         index: int,
+        ins: list[TensorInfo | None] | None = None,
+        outs: list[TensorInfo | None] | None = None,
     ) -> Cost | None:
         """The node's Cost, or None when it has no rule (recorded as uncounted).
 
         `scope` is the graph the node is in, `index` its position there: its subgraphs are
-        the scopes `scope + ((index, attribute),)`.
+        the scopes `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
         """
         entry = rules.lookup(node.domain, node.op_type)
         if entry is None:
@@ -191,9 +199,7 @@ class _Coster:
                 rec.status = "uncounted"
             return None
         opset = self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0)
-        bad = _attribute_type_error(node, opset)
-        if bad:
-            raise NodeError(f"node {name!r} ({node.op_type}): {bad}")
+        # attribute types were checked at load (attrs.py), before anything read them
         try:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
@@ -203,8 +209,10 @@ class _Coster:
             op_type=node.op_type,
             domain=node.domain,
             name=name,
-            inputs=[infos.get(n) if n else None for n in node.input],
-            outputs=[infos.get(n) if n else None for n in node.output],
+            inputs=ins if ins is not None else [infos.get(n) if n else None for n in node.input],
+            outputs=outs
+            if outs is not None
+            else [infos.get(n) if n else None for n in node.output],
             attrs=attrs,
             opset=opset,
             values=lambda n: self.shapes.value(scope, n),
@@ -232,6 +240,18 @@ class _Coster:
         except RecursionError:
             raise ModelError(
                 f"node {name!r} ({node.op_type}): subgraphs nested too deeply"
+            ) from None
+        except (IndexError, TypeError, ValueError, KeyError, ZeroDivisionError):
+            # A rule indexing a dim its op guarantees: the inputs are not what the op takes.
+            # Say what they are rather than quoting Python's exception.
+            ranks = ", ".join(
+                f"{t.name} rank {len(t.shape)}" if t.shape is not None else f"{t.name} rank ?"
+                for t in ctx.inputs
+                if t is not None
+            )
+            raise NodeError(
+                f"node {name!r} ({node.op_type}): cannot be costed: its inputs or attributes are "
+                f"not what {node.op_type} takes (inputs: {ranks or 'none'})"
             ) from None
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
@@ -272,13 +292,6 @@ class _Coster:
             total = total + (cost if cost is not None else Cost(lower_bound=True))
         return total
 
-    def _data_dtype(self, node: onnx.NodeProto) -> str:
-        for n in (*node.input, *node.output):
-            t = self.info(n)
-            if t is not None and t.elem_type:
-                return t.dtype
-        return "undefined"
-
     def _bytes(self, names: dict[str, None], node: str, rec: NodeCost) -> int:
         total = 0
         for n in names:
@@ -290,41 +303,6 @@ class _Coster:
                 continue
             total += t.nbytes()
         return total
-
-
-@lru_cache(maxsize=4096)
-def _schema_attr_types(domain: str, op_type: str, opset: int) -> dict[str, int] | None:
-    try:
-        schema = onnx.defs.get_schema(op_type, opset, domain)
-    except Exception:  # unknown op or domain (contrib, custom): nothing to check against
-        return None
-    return {k: int(a.type) for k, a in schema.attributes.items()}
-
-
-def _attribute_type_error(node: onnx.NodeProto, opset: int) -> str | None:
-    """An attribute whose type differs from the op's schema (ints where a tensor came, ...).
-
-    Rules can then trust attribute types; a hostile file gets an error naming the attribute.
-    """
-    types = _schema_attr_types(node.domain if node.domain != "ai.onnx" else "", node.op_type, opset)
-    if not types:
-        return None
-    for a in node.attribute:
-        want = types.get(a.name)
-        if want is not None and a.type != want:
-            have = (
-                onnx.AttributeProto.AttributeType.Name(a.type)
-                if a.type in _ATTR_TYPE_NAMES
-                else a.type
-            )
-            return (
-                f"attribute {a.name!r} has type {have}, the spec says "
-                f"{onnx.AttributeProto.AttributeType.Name(want)}"
-            )
-    return None
-
-
-_ATTR_TYPE_NAMES = set(onnx.AttributeProto.AttributeType.values())
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:
@@ -368,7 +346,10 @@ def _memory_plan(
     plan.best_peak_node = plan.peak_node
     if steps:
         order = memory.greedy_order(steps, infos, outputs)
-        best = memory.simulate(order, steps, infos, inputs, outputs)
+        # the same order (a chain, say) has the same peak: no second simulation
+        best = (
+            memory.simulate(order, steps, infos, inputs, outputs) if order != file_order else live
+        )
         if best.peak_bytes < live.peak_bytes:
             plan.best_peak_elements = best.peak_elements
             plan.best_peak_bytes = best.peak_bytes

@@ -173,14 +173,23 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+MAX_BUDGET_BYTES = 1 << 20
+# ONNX dims are int64: a larger --dim, --input-shape or budget dim cannot be bound.
+MAX_DIM = 2**63 - 1
+
+
 def load(path: str | Path) -> BudgetFile:
     """Read and validate a TOML budget file."""
+    from .loader import read_file  # late: the loader imports onnx
+
     path = Path(path)
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except OSError as e:
-        raise OnnxCostError(f"budget file {path}: cannot read it ({e.strerror or e})") from None
+        # a regular file only (a FIFO would block), and a budget file is small
+        data = tomllib.loads(read_file(path, MAX_BUDGET_BYTES, "budget file").decode("utf-8"))
+    except OnnxCostError as e:  # "PATH: no such file", "PATH: is a FIFO ...": it cannot be read
+        raise OnnxCostError(
+            f"budget file {path}: cannot read it ({str(e).split(': ', 1)[-1]})"
+        ) from None
     except tomllib.TOMLDecodeError as e:
         raise OnnxCostError(f"budget file {path}: malformed TOML: {e}") from None
     except UnicodeDecodeError:
@@ -246,8 +255,8 @@ def _dims(value: Any, fail: Any) -> dict[str, int]:
         raise fail("dims must be a table, e.g. dims = { batch = 1 }")
     for name, n in value.items():
         # 0 is a real size (an empty past key/value cache), as with --dim.
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise fail(f"dims.{name} must be an integer >= 0, not {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_DIM:
+            raise fail(f"dims.{name} must be an integer >= 0 (at most 2**63-1), not {n!r}")
     return dict(value)
 
 
@@ -258,10 +267,13 @@ def _input_shapes(value: Any, fail: Any) -> dict[str, list[int]]:
     for name, shape in value.items():
         if isinstance(shape, str):
             shape = [s.strip() for s in shape.replace(",", "x").split("x")]
-            shape = [int(s) if s.isdigit() else s for s in shape]
+            shape = [int(s) if s.isascii() and s.isdigit() else s for s in shape]
         if not isinstance(shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_DIM for d in shape
         ):
-            raise fail(f"input_shapes.{name} must be a list of integers >= 0, e.g. [1, 3, 224]")
+            raise fail(
+                f"input_shapes.{name} must be a list of integers >= 0 (at most 2**63-1), "
+                "e.g. [1, 3, 224]"
+            )
         shapes[name] = list(shape)
     return shapes

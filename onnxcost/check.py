@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import sanitize
 from .budget import METRICS, Budget, Limit
-from .units import format_bytes, format_bytes_iec, format_count, format_seconds
+from .units import format_bytes, format_bytes_iec, format_count, format_seconds, ratio
 
 # Parameters and weight bytes come from the stored tensors' declared shapes: exact unless a
 # weight's shape itself is unknown.
@@ -137,7 +138,7 @@ def _row(lim: Limit, report: dict[str, Any], allow_uncounted: bool) -> CheckRow:
         )
         return row
     row.margin = lim.value - measured
-    row.margin_pct = 100.0 * row.margin / lim.value if lim.value else None
+    row.margin_pct = ratio(100 * row.margin, lim.value) if lim.value else None
     unknown = unknown_reason(m.name, report)
     row.lower_bound = unknown is not None
     if measured > lim.value:
@@ -170,7 +171,8 @@ def fmt(kind: str, value: float | None, like: str = "") -> str:
 
 
 def table_lines(rows: list[tuple[str, ...]], indent: str = "  ") -> list[str]:
-    """Left-aligned columns, two spaces apart."""
+    """Left-aligned columns, two spaces apart. Cells may hold model text: sanitised."""
+    rows = [tuple(sanitize.text(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return [
         indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
@@ -192,12 +194,12 @@ def render_table(results: list[CheckResult]) -> str:
     """Human-readable result of a check run, one block per model."""
     blocks = []
     for res in results:
-        head = f"onnxcost check: {res.model}"
+        head = f"onnxcost check: {sanitize.text(res.model)}"
         if res.hw:
-            head += f"  (hw: {res.hw})"
+            head += f"  (hw: {sanitize.text(res.hw)})"
         lines = [head]
         if res.error:
-            lines.append(f"  ERROR: {res.error}")
+            lines.append(f"  ERROR: {sanitize.text(res.error)}")
         table = [("budget", "limit", "measured", "margin", "result")]
         for r in res.rows:
             table.append(
@@ -213,7 +215,7 @@ def render_table(results: list[CheckResult]) -> str:
             lines += table_lines(table)
         for r in res.rows:
             if r.reason:
-                lines.append(f"  {r.label}: {r.reason}")
+                lines.append(f"  {r.label}: {sanitize.text(r.reason)}")
         blocks.append("\n".join(lines))
     blocks.append(summary(results))
     return "\n\n".join(blocks)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import sanitize
 from .check import CheckResult
 from .diff import DiffResult
 from .errors import OnnxCostError
@@ -88,8 +89,24 @@ def diff_suites(res: DiffResult) -> list[Suite]:
     ]
 
 
+def _x(s: str) -> str:
+    # model text: one line, and only characters XML 1.0 can hold (else the file does not parse)
+    return sanitize.xml(sanitize.text(s))
+
+
 def junit_xml(suites: list[Suite]) -> str:
     """The JUnit XML document (as text, with an XML declaration)."""
+    suites = [
+        Suite(
+            _x(s.name),
+            [
+                Case(_x(c.classname), _x(c.name), c.status, _x(c.message), _x(c.details))
+                for c in s.cases
+            ],
+            {_x(k): _x(v) for k, v in s.properties.items()},
+        )
+        for s in suites
+    ]
     root = ET.Element("testsuites", name="onnxcost")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for suite in suites:
@@ -142,21 +159,13 @@ def in_github_actions(env: Mapping[str, str] | None = None) -> bool:
     return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
 
 
-def _escape_data(s: str) -> str:
-    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(s: str) -> str:
-    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
-
-
 def annotation(level: str, message: str, title: str, file: str | None = None) -> str:
     """One workflow command line, e.g. '::error file=m.onnx,title=...::message'."""
     props = []
     if file:
-        props.append(f"file={_escape_property(file)}")
-    props.append(f"title={_escape_property(title)}")
-    return f"::{level} {','.join(props)}::{_escape_data(message)}"
+        props.append(f"file={sanitize.workflow_property(file)}")
+    props.append(f"title={sanitize.workflow_property(title)}")
+    return f"::{level} {','.join(props)}::{sanitize.workflow_data(message)}"
 
 
 def annotations(suites: list[Suite], files: Mapping[str, str] | None = None) -> list[str]:

@@ -7,7 +7,6 @@ budget file) or a budget that could not be measured; 3 (from the main group) a b
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +16,13 @@ import click
 
 from . import budget as budgets
 from . import check as checks
-from . import ci_output
+from . import ci_output, sanitize
 from . import diff as diffs
 from .budget import METRICS, Budget
 from .check import CheckResult
 from .cli_options import model_options
-from .errors import ModelError, OnnxCostError, UsageError
+from .errors import OnnxCostError, UsageError
+from .units import dumps
 
 EXIT_OK, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
 
@@ -39,10 +39,10 @@ def load_report(
     from the last release) and used as it is: dims, shapes and hw do not apply to it.
     """
     p = Path(path)
-    if not p.is_file():
-        raise ModelError(f"{path}: no such file")
     if p.suffix.lower() == ".json":
-        return _saved_report(p)
+        from . import baseline
+
+        return baseline.load(p)  # a regular file, validated against the documented structure
     from .analyzer import analyze  # late: keeps `--help` fast
 
     report = analyze(p, dims=dims or None, input_shapes=input_shapes or None)
@@ -58,16 +58,6 @@ def apply_roofline(report: Any, hw: str) -> Any:
     spec = hardware.get(hw)
     applied = roofline.apply(report, spec)
     return applied if applied is not None else report  # apply() may fill the report in place
-
-
-def _saved_report(p: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{p}: not a readable JSON report ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("totals"), dict):
-        raise ModelError(f"{p}: not an onnxcost JSON report (no 'totals' object)")
-    return data
 
 
 def _run_guarded(body: Callable[[], int], on_error: Callable[[str], None]) -> int:
@@ -93,12 +83,12 @@ def _emit_ci(
 
 def _fatal(message: str, title: str, junit: str | None, fmt: str) -> None:
     """A failure before any model was checked: still leave a JUnit file and an annotation."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(sanitize.text(f"error: {message}"), err=True)
     suite = ci_output.Suite(title, [ci_output.Case("onnxcost", "setup", "error", message)], {})
     try:
         _emit_ci([suite], {}, junit, fmt)
     except OnnxCostError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(sanitize.text(f"error: {e}"), err=True)
 
 
 def _max_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -175,11 +165,11 @@ def check(
         results = [_check_one(path, b) for path, b in targets]
         for res in results:
             if res.error:
-                click.echo(f"error: {res.model}: {res.error}", err=True)
+                click.echo(sanitize.text(f"error: {res.model}: {res.error}"), err=True)
         if fmt == "json":
             passed = all(r.passed for r in results)
             doc = {"passed": passed, "results": [r.to_dict() for r in results]}
-            click.echo(json.dumps(doc, indent=2, allow_nan=False))
+            click.echo(dumps(doc))
         else:
             click.echo(checks.render_table(results))
         _emit_ci(ci_output.check_suites(results), _suite_files(results), junit, fmt)
@@ -270,7 +260,7 @@ def diff(
         b = load_report(new, dims, input_shapes, hw)
         res = diffs.diff_reports(a, b, old, new, gates, allow_uncounted)
         if fmt == "json":
-            click.echo(json.dumps(res.to_dict(), indent=2, allow_nan=False))
+            click.echo(dumps(res.to_dict()))
         else:
             click.echo(diffs.render_table(res, top=top))
         suites = ci_output.diff_suites(res)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 import click
 
+from . import sanitize
+from .budget import MAX_DIM
 from .errors import OnnxCostError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +41,8 @@ def _size(text: str, what: str) -> int:
         raise UsageError(f"{what}: {text!r} is not an integer") from None
     if n < 0:
         raise UsageError(f"{what}: {n} is negative")  # 0 is valid: an empty KV cache, say
+    if n > MAX_DIM:
+        raise UsageError(f"{what}: {n} is past the largest ONNX dim (2**63-1)")
     return n
 
 
@@ -126,10 +130,15 @@ class GuardedGroup(click.Group):
     """Turns every OnnxCostError into one line on stderr and exit code 2; never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        # Totals are exact integers of any size; with ranks capped at loader.MAX_RANK they stay
+        # within some 25,000 digits, past Python's default limit on printing them (4,300).
+        if hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))
         try:
             return super().invoke(ctx)
         except OnnxCostError as e:
-            click.echo(f"error: {e}", err=True)
+            # one line, whatever model text the message quotes
+            click.echo(sanitize.text(f"error: {e}"), err=True)
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
             raise
@@ -143,8 +152,10 @@ class GuardedGroup(click.Group):
             if os.environ.get("ONNXCOST_DEBUG"):
                 raise
             click.echo(
-                f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report it; "
-                "ONNXCOST_DEBUG=1 shows the traceback)",
+                sanitize.text(
+                    f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report "
+                    "it; ONNXCOST_DEBUG=1 shows the traceback)"
+                ),
                 err=True,
             )
             sys.exit(3)

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from . import sanitize
 from .budget import METRICS, metric
 from .check import fmt, remedy, table_lines, unknown_reason
 from .errors import OnnxCostError, UsageError
-from .units import format_count, parse_quantity
+from .units import format_count, parse_quantity, ratio
 
 # Metrics a bare `--fail-over 5%` gates (latency too when both reports have it).
 DEFAULT_GATED = ("macs", "flops", "params", "weight_bytes", "peak_memory", "latency")
@@ -133,7 +134,7 @@ def _pct(old: float | None, new: float | None) -> float | None:
         return None
     if old == 0:
         return 0.0 if new == 0 else None  # growth from zero has no percentage
-    return 100.0 * (new - old) / old
+    return ratio(100 * (new - old), old)  # exact ints of any size: inf past a float
 
 
 # --- Gate specification --------------------------------------------------------------------
@@ -206,14 +207,9 @@ def match_nodes(
     def key(n: dict[str, Any]) -> tuple[str, str]:
         return (n.get("domain", ""), n.get("op_type", ""))
 
-    sm = difflib.SequenceMatcher(
-        None,
-        [key(old[i]) for i in rest_old],
-        [key(new[j]) for j in rest_new],
-        autojunk=False,
-    )
-    for a, b, size in sm.get_matching_blocks():
-        pairs.extend((rest_old[a + k], rest_new[b + k], "order") for k in range(size))
+    ka, kb = [key(old[i]) for i in rest_old], [key(new[j]) for j in rest_new]
+    for a, b in _align(ka, kb):
+        pairs.append((rest_old[a], rest_new[b], "order"))
     used_old = {p[0] for p in pairs}
     used_new = {p[1] for p in pairs}
     pairs.sort()
@@ -222,6 +218,33 @@ def match_nodes(
         [i for i in range(len(old)) if i not in used_old],
         [j for j in range(len(new)) if j not in used_new],
     )
+
+
+# difflib's matching is quadratic in the worst case (a long run of one op type): past this many
+# pairs of the middle part (after the common head and tail), equal keys are paired by position.
+_ALIGN_LIMIT = 4_000_000
+
+
+def _align(a: list[Any], b: list[Any]) -> list[tuple[int, int]]:
+    """Index pairs of equal items, in order: common head and tail first, then difflib between."""
+    head = 0
+    while head < min(len(a), len(b)) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    pairs = [(k, k) for k in range(head)]
+    mid_a, mid_b = a[head : len(a) - tail], b[head : len(b) - tail]
+    if len(mid_a) * len(mid_b) <= _ALIGN_LIMIT:
+        sm = difflib.SequenceMatcher(None, mid_a, mid_b, autojunk=False)
+        for i, j, size in sm.get_matching_blocks():
+            pairs.extend((head + i + k, head + j + k) for k in range(size))
+    else:
+        pairs.extend(
+            (head + k, head + k) for k in range(min(len(mid_a), len(mid_b))) if mid_a[k] == mid_b[k]
+        )
+    pairs.extend((len(a) - tail + k, len(b) - tail + k) for k in range(tail))
+    return pairs
 
 
 def _node_change(change: str, o: dict | None, n: dict | None, by: str | None) -> NodeChange:
@@ -378,7 +401,7 @@ def _signed(kind: str, v: float | None) -> str:
 
 
 def render_table(res: DiffResult, top: int = 20) -> str:
-    lines = [f"onnxcost diff: {res.old} -> {res.new}", "", "totals"]
+    lines = [f"onnxcost diff: {sanitize.text(res.old)} -> {sanitize.text(res.new)}", "", "totals"]
     rows = [("metric", "old", "new", "delta", "%")]
     for t in res.totals:
         rows.append(
@@ -424,7 +447,8 @@ def render_table(res: DiffResult, top: int = 20) -> str:
             if n.change == "changed"
             else f"FLOPs {format_count(n.flops_new if n.change == 'added' else n.flops_old)}"
         )
-        lines.append(f"  {mark[n.change]} {name or '(unnamed)'} [{n.op_type}] {what}")
+        label = sanitize.text(f"{name or '(unnamed)'} [{n.op_type}]")  # model text
+        lines.append(f"  {mark[n.change]} {label} {what}")
     if len(res.nodes) > top:
         lines.append(f"  ... {len(res.nodes) - top} more (--format json lists all)")
 
@@ -435,7 +459,7 @@ def render_table(res: DiffResult, top: int = 20) -> str:
             growth = "-" if g.growth_pct is None else f"{g.growth_pct:+.2f}%"
             rows.append((g.label, f"+{g.allowed_pct:g}%", growth, g.status.upper()))
         lines += table_lines(rows)
-        lines += [f"  {g.label}: {g.reason}" for g in res.gate if g.reason]
+        lines += [f"  {g.label}: {sanitize.text(g.reason)}" for g in res.gate if g.reason]
         failed = sum(g.status != "pass" for g in res.gate)
         lines += [
             "",

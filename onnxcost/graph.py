@@ -1,10 +1,13 @@
-"""The node DAG (networkx), its validation, and the schedule to walk it in."""
+"""The node DAG, its validation, and the schedule to walk it in.
+
+Plain adjacency lists rather than a graph library: a 250,000-node chain (a 5 MB file) must build
+in a second and a few hundred bytes per node."""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
-import networkx as nx
 import onnx
 
 from .errors import ModelError
@@ -15,7 +18,7 @@ class Graph:
     nodes: list[onnx.NodeProto]
     names: list[str]  # unique display name per node
     inputs: list[list[str]]  # per node: explicit inputs (non-empty) + outer names its subgraphs use
-    dag: nx.DiGraph  # node index -> node index, one edge per tensor dependency
+    succs: list[list[int]]  # node index -> the nodes that read its outputs (one entry each)
     order: list[int]  # schedule: file order when it is topological
     producer: dict[str, int]
     consumers: dict[str, list[int]]
@@ -89,8 +92,9 @@ def build(graph: onnx.GraphProto) -> Graph:
 
     inputs: list[list[str]] = []
     consumers: dict[str, list[int]] = {}
-    dag = nx.DiGraph()
-    dag.add_nodes_from(range(len(nodes)))
+    succs: list[list[int]] = [[] for _ in nodes]
+    preds: list[list[int]] = [[] for _ in nodes]
+    file_order = True
     for i, node in enumerate(nodes):
         names_in = [n for n in node.input if n]
         for sub in subgraph_attrs(node):
@@ -98,7 +102,11 @@ def build(graph: onnx.GraphProto) -> Graph:
         seen: set[str] = set()
         for name in names_in:
             if name in producer:
-                dag.add_edge(producer[name], i)
+                p = producer[name]
+                if not preds[i] or preds[i][-1] != p:  # duplicates are harmless, fewer is cheaper
+                    succs[p].append(i)
+                    preds[i].append(p)
+                file_order = file_order and p < i
             elif name not in available:
                 raise ModelError(
                     f"node {names[i]!r} ({node.op_type}) consumes tensor {name!r} that nothing produces"
@@ -112,21 +120,12 @@ def build(graph: onnx.GraphProto) -> Graph:
         if out.name not in producer and out.name not in available:
             raise ModelError(f"graph output {out.name!r} is produced by no node")
 
-    order = list(range(len(nodes)))
-    file_order = all(u < v for u, v in dag.edges)
-    if not file_order:
-        try:
-            cycle = nx.find_cycle(dag)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            raise ModelError(f"graph has a cycle through node {names[cycle[0][0]]!r}")
-        order = list(nx.lexicographical_topological_sort(dag))
+    order = list(range(len(nodes))) if file_order else _topological(succs, preds, names)
     return Graph(
         nodes=nodes,
         names=names,
         inputs=inputs,
-        dag=dag,
+        succs=succs,
         order=order,
         producer=producer,
         consumers=consumers,
@@ -135,6 +134,30 @@ def build(graph: onnx.GraphProto) -> Graph:
         initializers=inits,
         file_order=file_order,
     )
+
+
+def _topological(succs: list[list[int]], preds: list[list[int]], names: list[str]) -> list[int]:
+    """Kahn's algorithm, smallest index first (file order where the file allows it)."""
+    indeg = [len(p) for p in preds]
+    ready = [i for i, d in enumerate(indeg) if d == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        u = heapq.heappop(ready)
+        order.append(u)
+        for v in succs[u]:
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                heapq.heappush(ready, v)
+    if len(order) < len(succs):
+        # every node left has a predecessor left: walking back from one must reach a cycle
+        seen: set[int] = set()
+        u = next(i for i, d in enumerate(indeg) if d > 0)
+        while u not in seen:
+            seen.add(u)
+            u = next(p for p in preds[u] if indeg[p] > 0)
+        raise ModelError(f"graph has a cycle through node {names[u]!r}")
+    return order
 
 
 def _display_names(nodes: list[onnx.NodeProto]) -> list[str]:

@@ -266,13 +266,14 @@ def _name_index(specs: dict[str, HardwareSpec]) -> dict[str, str]:
 
 def load_file(path: str | os.PathLike[str]) -> HardwareSpec:
     """Read one device from a TOML, JSON or YAML spec file (fields as in the built-in database)."""
+    from .loader import read_file  # late: the loader imports onnx
+
     p = Path(path)
-    if not p.is_file():
+    if not os.path.lexists(p):
         raise OnnxCostError(f"device spec file {str(p)!r} not found")
-    if p.stat().st_size > _MAX_SPEC_FILE_BYTES:
-        raise OnnxCostError(f"{p}: a device spec file over 1 MB is not a device spec")
     suffix = p.suffix.lower()
-    raw = p.read_bytes()
+    # a regular file only (a FIFO would block); over 1 MB it is not a device spec
+    raw = bytes(read_file(p, _MAX_SPEC_FILE_BYTES, "device spec file"))
     try:
         if suffix == ".json":
             data = json.loads(raw)

@@ -21,7 +21,8 @@ import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from .errors import ModelError
+from . import attrs
+from .errors import ModelError, NodeError
 from .graph import Graph, build, subgraph_attrs
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
@@ -29,6 +30,9 @@ SMALL_CONSTANT_ELEMENTS = 1024
 # Deeper If/Loop/Scan nesting is refused. A file cannot get near it anyway (protobuf stops parsing
 # at 100 message levels, about 32 nested subgraphs); this bounds models handed over in memory.
 MAX_SUBGRAPH_DEPTH = 64
+# Higher ranks are refused: no runtime goes near it, and exact element counts of a rank-N tensor of
+# 2**63 dims have 19*N digits (printing an integer costs time quadratic in its digits).
+MAX_RANK = 1024
 _PAYLOAD_FIELDS = (
     "raw_data",
     "float_data",
@@ -69,6 +73,7 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     _validate_top(loaded.model, loaded.path)
     _validate_text(loaded.model, loaded.path)
     _validate_nesting(loaded.model.graph)
+    _validate_nodes(loaded.model)
     _validate_dims(loaded)
     # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
     # value_info, so this DAG (and its node protos) serves the rest of the analysis.
@@ -79,39 +84,73 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     return loaded
 
 
-def _read(path: Path) -> bytes:
-    """The bytes of a regular file; FIFOs, devices and directories are refused before any read."""
+# protobuf cannot parse a message over 2 GiB: a bigger "model" is refused before it is read.
+MAX_MODEL_BYTES = 2**31
+
+
+def describe(mode: int) -> str | None:
+    """What a non-regular file is ('a directory', 'a FIFO (named pipe)', ...), None if regular."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file(path: str | os.PathLike[str], limit: int, what: str = "ONNX file") -> bytearray:
+    """The bytes of a regular file of at most `limit` bytes. FIFOs, devices and directories are
+    refused, saying what they are, before any read; so is a file over the limit. The file is read
+    into one buffer of its size (no second copy)."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it right after.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ModelError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise ModelError(f"{path}: is a directory, not an ONNX file") from None
+        raise ModelError(f"{path}: is a directory, not an {what}") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
         raise ModelError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
     try:
         st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise ModelError(f"{path}: is a directory, not an ONNX file")
-        if not stat.S_ISREG(st.st_mode):
-            raise ModelError(f"{path}: not a regular file (a device, FIFO or socket): refused")
+        kind = describe(st.st_mode)
+        if kind == "a directory":
+            raise ModelError(f"{path}: is a directory, not an {what}")
+        if kind is not None:
+            raise ModelError(f"{path}: is {kind}, not a regular file: refused")
         if st.st_size == 0:
             raise ModelError(f"{path}: file is empty")
-        chunks: list[bytes] = []
-        while chunk := os.read(fd, 1 << 24):
-            chunks.append(chunk)
+        if st.st_size > limit:
+            raise ModelError(
+                f"{path}: {st.st_size} bytes, over the {limit}-byte limit for an {what}: refused"
+            )
+        buf = bytearray(st.st_size)
+        view, got = memoryview(buf), 0
+        while got < len(buf) and (n := os.readv(fd, [view[got:]])):
+            got += n
     except OSError as e:
         raise ModelError(f"{path}: cannot read: {e.strerror or e}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if not data:
+    if got == 0:
         raise ModelError(f"{path}: file is empty")
-    return data
+    del view
+    if got < len(buf):  # shrank while we read
+        del buf[got:]
+    return buf
 
 
-def _parse(data: bytes, path: Path) -> onnx.ModelProto:
+def _read(path: Path) -> bytearray:
+    """The bytes of a model file (see read_file)."""
+    return read_file(path, MAX_MODEL_BYTES)
+
+
+def _parse(data: bytearray, path: Path) -> onnx.ModelProto:
     proto = onnx.ModelProto()
     try:
         proto.ParseFromString(data)
@@ -212,6 +251,24 @@ def _validate_nesting(graph: onnx.GraphProto) -> None:
                 stack.append((sub, depth + 1, where))
 
 
+def _validate_nodes(proto: onnx.ModelProto) -> None:
+    """Every node has an op type, and attributes of the types its op needs (attrs.py), before
+    anything reads them."""
+    opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
+    for g in iter_graphs(proto.graph):
+        for k, node in enumerate(g.node):
+            if not node.op_type:
+                raise ModelError(f"node {node.name or f'#{k}'!r}: no op_type: refused")
+            if not node.attribute:
+                continue
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            bad = attrs.type_error(node, opsets.get(domain, 0))
+            if bad:
+                raise NodeError(
+                    f"node {node.name or f'{node.op_type}_{k}'!r} ({node.op_type}): {bad}"
+                )
+
+
 def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
     """Every stored tensor: initializers and Constant/attribute tensors, in all subgraphs."""
     for g in iter_graphs(graph):
@@ -231,13 +288,16 @@ def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
 
 
 def _validate_dims(loaded: LoadedModel) -> None:
-    """Stored tensors and declared graph inputs must not have negative dims.
+    """Stored tensors and declared graph inputs must not have negative dims; no rank beyond
+    MAX_RANK anywhere.
 
     Except -1 on a declared input or type (paddle2onnx and others write it for "unknown"): it
     becomes an unknown dim, and `--input-shape` can give the input's shape.
     """
     graph = loaded.model.graph
     for t in iter_tensors(graph):
+        if len(t.dims) > MAX_RANK:
+            raise ModelError(f"tensor {t.name!r}: rank {len(t.dims)} (limit {MAX_RANK}): refused")
         for d in t.dims:
             if d < 0:
                 raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
@@ -247,6 +307,7 @@ def _validate_dims(loaded: LoadedModel) -> None:
             tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
             if tt is None:
                 continue
+            check_rank(vi.name, len(tt.shape.dim))
             for d in tt.shape.dim:
                 if not d.HasField("dim_value") or d.dim_value >= 0:
                     continue
@@ -254,6 +315,11 @@ def _validate_dims(loaded: LoadedModel) -> None:
                     raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
                 if not (k < n_in and g is graph):  # the top graph's inputs: `bind` decides
                     d.Clear()
+
+
+def check_rank(name: str, rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ModelError(f"tensor {name!r}: rank {rank} (limit {MAX_RANK}): refused")
 
 
 def _bad_location(loc: str) -> str | None:

@@ -144,14 +144,16 @@ def greedy_order(
             if t:
                 producer[t] = s
     readers: dict[str, int] = {}
-    succs: list[set[int]] = [set() for _ in steps]
+    # lists, not sets: 250,000 empty sets cost more than the rest of the schedule; steps are
+    # visited in order, so a repeat of s is always the last entry
+    succs: list[list[int]] = [[] for _ in steps]
     indeg = [0] * len(steps)
     for s, step in enumerate(steps):
         for t in set(step.inputs):
             readers[t] = readers.get(t, 0) + 1
             p = producer.get(t)
-            if p is not None and s not in succs[p]:
-                succs[p].add(s)
+            if p is not None and (not succs[p] or succs[p][-1] != s):
+                succs[p].append(s)
                 indeg[s] += 1
     keep = set(graph_outputs)
     sizes: dict[str, int] = {}

@@ -83,6 +83,8 @@ def quantized_nodes(graph: onnx.GraphProto) -> dict[str, str]:
     DequantizeLinear. The dtype is the widest of the operands' quantized types (uint8 x int8
     runs at the 8-bit rate); on a tie, the first operand's."""
     nodes = list(graph.node)
+    if not any((_domain(n), n.op_type) in DEQUANTIZE for n in nodes):
+        return {}  # nothing is dequantized: the common case, and a cheap pass on large graphs
     names = _display_names(nodes)
     types = _elem_types(graph)
     producer = {o: n for n in nodes for o in n.output if o}

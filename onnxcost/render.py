@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 from collections.abc import Sequence
 
+from . import sanitize
 from .report import Report
 from .scaling import ScalingRow, turns_compute_bound
-from .units import format_bytes, format_count, format_seconds
+from .units import dumps, format_bytes, format_count, format_seconds, ratio
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -23,7 +24,11 @@ def table(
     """Align text columns; numbers (cells starting with a digit, sign or '≥') align right.
 
     `align` fixes it per column instead: "l" left, "r" right, "a" automatic (e.g. "lrl").
+    Every cell goes through `sanitize`: cells hold model text (names, op types, dims).
     """
+    clean = sanitize.markdown if markdown else sanitize.text
+    headers = [clean(h) for h in headers]
+    rows = [[clean(c) for c in r] for r in rows]
     if markdown:
         lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -51,9 +56,14 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _share(part: float, total: float) -> float:
+    # inf / inf: a part as large as an infinite whole is all of it
+    return ratio(part, total) if math.isfinite(total) else float(part == total)
+
+
 def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
     if fmt == "json":
-        return json.dumps(report.to_dict(), indent=2) + "\n"
+        return dumps(report.to_dict()) + "\n"
     if fmt == "csv":
         return _csv(report)
     return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)
@@ -73,8 +83,13 @@ def _csv(report: Report) -> str:
     for n in report.nodes:
         d = n.to_dict()
         d["output_shapes"] = ";".join(_shape(s) for s in n.output_shapes)
-        w.writerow(["" if d.get(c) is None else d[c] for c in cols])
+        # text cells are model text: no formulas, no line breaks; numbers stay numbers
+        w.writerow(["" if d.get(c) is None else _csv_value(d[c]) for c in cols])
     return buf.getvalue()
+
+
+def _csv_value(v: object) -> object:
+    return sanitize.cell(v) if isinstance(v, str) else v
 
 
 def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
@@ -83,15 +98,18 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
     h = "## " if markdown else ""
     out: list[str] = []
     m = report.model
-    out.append(f"{h}onnxcost: {m.get('path') or m.get('graph_name') or 'model'}")
+    clean = sanitize.markdown if markdown else sanitize.text  # header lines hold model text
+    out.append(f"{h}onnxcost: {clean(m.get('path') or m.get('graph_name') or 'model')}")
     opsets = ", ".join(f"{k} {v}" for k, v in m.get("opsets", {}).items())
     out.append(
-        f"graph {m.get('graph_name')!r}, producer {m.get('producer') or '?'}, opsets: {opsets}"
+        clean(
+            f"graph {m.get('graph_name')!r}, producer {m.get('producer') or '?'}, opsets: {opsets}"
+        )
     )
     io_rows = [["input", i.name, i.dtype, _shape(i.shape)] for i in report.inputs]
     io_rows += [["output", o.name, o.dtype, _shape(o.shape)] for o in report.outputs]
     if report.dims:
-        out.append("dims: " + ", ".join(f"{k}={v}" for k, v in report.dims.items()))
+        out.append(clean("dims: " + ", ".join(f"{k}={v}" for k, v in report.dims.items())))
     out += ["", table(["", "tensor", "dtype", "shape"], io_rows, markdown)]
 
     peak_at = f" at {report.memory.peak_node}" if report.memory.peak_node else ""
@@ -142,7 +160,7 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
         if roofline:
             row += [
                 format_seconds(o.latency_s or 0.0),
-                _pct((o.latency_s or 0.0) / (t.latency_s or 1.0)),
+                _pct(_share(o.latency_s or 0.0, t.latency_s or 1.0)),
             ]
         op_rows.append(row)
     out += ["", f"{h}By op type", table(head, op_rows, markdown)]
@@ -188,7 +206,7 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
             rows.append([f"... {len(report.unresolved) - 20} more", "", ""])
         out.append(table(["tensor", "node", "reason"], rows, markdown))
     if report.warnings:
-        out += ["", f"{h}Warnings"] + [f"- {w}" for w in report.warnings]
+        out += ["", f"{h}Warnings"] + [f"- {clean(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
 
 
@@ -207,7 +225,7 @@ def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "ta
             "turns_compute_bound_at": turn,
             "rows": [r.to_dict() for r in rows],
         }
-        return json.dumps(data, indent=2) + "\n"
+        return dumps(data) + "\n"
     head = [
         dim,
         "latency",
@@ -238,7 +256,7 @@ def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "ta
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(list(ScalingRow.__dataclass_fields__))
         for r in rows:
-            w.writerow(list(r.to_dict().values()))
+            w.writerow([_csv_value(v) for v in r.to_dict().values()])
         return buf.getvalue()
     md = fmt == "markdown"
     where = (
@@ -246,5 +264,5 @@ def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "ta
         if turn is not None
         else "memory-bound at every value given"
     )
-    title = f"{'## ' if md else ''}Scaling {dim} on {device}: {where}"
+    title = f"{'## ' if md else ''}" + sanitize.text(f"Scaling {dim} on {device}: {where}")
     return "\n".join([title, table(head, body, md)]) + "\n"

@@ -8,12 +8,14 @@ device memory), no launch overhead.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
 from .hardware import HardwareSpec, PeakChoice
 from .report import Report
+from .units import ratio
 
 TOP_NODES = 10
 
@@ -24,6 +26,13 @@ class _PeakUse:
     nodes: int = 0
     flops: int = 0
     time_s: float = 0.0
+
+
+def _share(part: float, total: float) -> float:
+    """part / total; a total past any float is infinite, and an infinite part is all of it."""
+    if not total:
+        return 0.0
+    return ratio(part, total) if math.isfinite(total) else float(part == total)
 
 
 def apply(report: Report, spec: HardwareSpec) -> None:
@@ -56,21 +65,21 @@ def apply(report: Report, spec: HardwareSpec) -> None:
         if n.flops > 0:
             unit = n.unit if n.unit in ("matrix", "vector") else "vector"
             choice = spec.resolve(n.compute_dtype, unit)
-            t_compute = n.flops / choice.ops_per_s
+            t_compute = ratio(n.flops, choice.ops_per_s)  # exact ints of any size
             use = uses.setdefault((n.compute_dtype, unit), _PeakUse(choice))
             use.nodes += 1
             use.flops += n.flops
             use.time_s += t_compute
             if choice.note:
                 fallbacks[choice.note] = None
-        t_memory = traffic / bandwidth
+        t_memory = ratio(traffic, bandwidth)
         n.t_compute_s, n.t_memory_s = t_compute, t_memory
         n.latency_s = max(t_compute, t_memory)
         if n.latency_s > 0:
             n.bound = "compute" if t_compute > t_memory else "memory"
         else:
             n.bound = None
-        n.intensity = n.flops / traffic if traffic else None
+        n.intensity = ratio(n.flops, traffic) if traffic else None
         sum_compute += t_compute
         sum_memory += t_memory
 
@@ -118,8 +127,8 @@ def _summary(
         "memory_time_s": sum_memory,
         # Whole-model bound: which of the two sums limits when everything overlaps.
         "bound": "compute" if sum_compute > sum_memory else "memory",
-        "memory_bound_share": memory_time / total if total else 0.0,
-        "compute_bound_share": compute_time / total if total else 0.0,
+        "memory_bound_share": _share(memory_time, total),
+        "compute_bound_share": _share(compute_time, total),
         "ridge_points": [
             {
                 "dtype": dtype,
@@ -139,7 +148,7 @@ def _summary(
                 "name": n.name,
                 "op_type": n.op_type,
                 "latency_s": n.latency_s,
-                "share": (n.latency_s or 0.0) / total if total else 0.0,
+                "share": _share(n.latency_s or 0.0, total),
                 "bound": n.bound,
             }
             for n in ranked[:TOP_NODES]

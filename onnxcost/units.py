@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
 from .errors import OnnxCostError
 
-_SI = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+_SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
+# Beyond this many units of the largest prefix a figure is written in exponent form (1.23e+317):
+# totals are exact integers of any size (2**1054 FLOPs is a valid answer), never floats.
+_EXPONENT_FROM = 10**15
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b as a float, for integers of any size: inf (with its sign) where it does not fit."""
+    try:
+        return a / b
+    except OverflowError:  # an exact integer past 1.8e308 cannot become a float
+        return math.inf if (a >= 0) == (b >= 0) else -math.inf
+
+
+def _big(n: float, digits: int) -> str | None:
+    """Exponent form for a figure past the prefixes (exact: via Decimal), 'inf' for infinity."""
+    if isinstance(n, float) and not math.isfinite(n):
+        return str(n)
+    if abs(n) >= _EXPONENT_FROM:
+        return f"{Decimal(n):.{digits}e}"
+    return None
 
 
 def format_count(n: float, digits: int = 2) -> str:
     """724406816 -> '724.41 M'; small numbers stay plain."""
+    if (big := _big(n, digits)) is not None:
+        return big
     for scale, prefix in _SI:
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f} {prefix}"
@@ -20,6 +43,8 @@ def format_count(n: float, digits: int = 2) -> str:
 
 def format_bytes(n: float, digits: int = 1) -> str:
     """243860896 -> '243.9 MB' (SI: 1 MB = 10^6 bytes)."""
+    if (big := _big(n, digits)) is not None:
+        return f"{big} B"
     for scale, prefix in _SI:
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f} {prefix}B"
@@ -27,7 +52,9 @@ def format_bytes(n: float, digits: int = 1) -> str:
 
 
 def format_seconds(s: float) -> str:
-    """0.00123 -> '1.230 ms'."""
+    """0.00123 -> '1.230 ms'; an infinite time (a total past any float) is 'inf s'."""
+    if not math.isfinite(s):
+        return f"{s} s"
     for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
         if abs(s) >= scale:
             return f"{s / scale:.3f} {unit}"
@@ -36,10 +63,34 @@ def format_seconds(s: float) -> str:
 
 def format_bytes_iec(n: float, digits: int = 1) -> str:
     """268435456 -> '256.0 MiB' (binary: 1 MiB = 2^20 bytes), for limits written in MiB/GiB."""
+    if (big := _big(n, digits)) is not None:
+        return f"{big} B"
     for scale, prefix in ((2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki")):
         if abs(n) >= scale:
             return f"{n / scale:.{digits}f} {prefix}B"
     return f"{int(n)} B"
+
+
+def json_safe(obj: object) -> object:
+    """`obj` with every non-finite float as the string 'inf', '-inf' or 'nan' (strict JSON has no
+    infinity; a time past any float is infinite, and says so)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+def dumps(obj: object, indent: int = 2) -> str:
+    """Strict JSON (integers exact, any size); non-finite floats as strings, see `json_safe`."""
+    import json
+
+    try:
+        return json.dumps(obj, indent=indent, allow_nan=False)
+    except ValueError:  # an inf somewhere: rare, so the walk is paid only then
+        return json.dumps(json_safe(obj), indent=indent, allow_nan=False)
 
 
 # --- Parsing quantities written by people (CLI flags, budget files) -------------------------

@@ -188,9 +188,18 @@ def check(model: str | Path | onnx.ModelProto) -> Report | OnnxCostError:
     except OnnxCostError as e:
         assert "\n" not in str(e).strip(), f"multi-line error: {e}"
         return e
-    json.dumps(report.to_dict())
-    render(report, "table", per_node=True, top=5)
+    json.loads(render(report, "json"))
+    for fmt in ("table", "markdown", "csv"):
+        _assert_safe(render(report, fmt, per_node=True, top=5))
     return report
+
+
+def _assert_safe(text: str) -> None:
+    """Model text never starts a command line, carries an escape or breaks a line."""
+    assert "\x1b" not in text and "\r" not in text, text[:2000]
+    for line in text.splitlines():
+        head = line.lstrip().lstrip("|# ")
+        assert not head.startswith(("::", "error file=", "stop-commands")), line
 
 
 def check_bytes(data: bytes, folder: Path) -> Report | OnnxCostError:
@@ -389,7 +398,89 @@ def edit_opset(m: onnx.ModelProto, ch: Chooser) -> None:
         m.ir_version = pick(ch, INTERESTING_INTS)
 
 
+HOSTILE_TEXT = [
+    "\n::error file=README.md,line=1::forged",
+    "\r::stop-commands::tok3n",
+    "\x1b[31m\x1b]0;t\x07",
+    "=HYPERLINK(1)",
+    "\x00\x01\u2028\ud7ff",
+    "##[error]x",
+    "a|b<c>",
+]
+MS_ATTRS = ["K", "N", "bits", "block_size", "accuracy_level", "num_heads", "qkv_hidden_sizes"]
+
+
+def edit_text(m: onnx.ModelProto, ch: Chooser) -> None:
+    """Names, op types, domains and dims that try to forge output (found: workflow commands,
+    escape sequences, CSV formulas, XML that does not parse)."""
+    text = pick(ch, HOSTILE_TEXT)
+    what = ch.int(0, 4)
+    nodes = _nodes(m)
+    if what == 0 and nodes:
+        pick(ch, nodes).name += text
+    elif what == 1:
+        infos = [v for v in _value_infos(m) if v.type.tensor_type.shape.dim]
+        if infos:
+            pick(ch, pick(ch, infos).type.tensor_type.shape.dim).dim_param = "d" + text
+    elif what == 2 and nodes:
+        node = pick(ch, nodes)
+        node.op_type += text if ch.int(0, 1) else ""
+        node.domain = "dom" + text
+    elif what == 3:
+        m.graph.name += text
+        m.producer_name = text
+    else:
+        m.doc_string = text
+
+
+def edit_bomb(m: onnx.ModelProto, ch: Chooser) -> None:
+    """The shapes of the hand-made bombs (tests/bombs.py), planted in a seed: element type 0,
+    huge ranks and dims, sparse constants, Einsum equations, contrib attributes of wrong types,
+    inputs of the wrong rank."""
+    nodes = _nodes(m)
+    what = ch.int(0, 6)
+    infos = [v for v in _value_infos(m) if v.type.HasField("tensor_type")]
+    if what == 0 and infos:
+        pick(ch, infos).type.tensor_type.elem_type = 0
+    elif what == 1 and infos:
+        shape = pick(ch, infos).type.tensor_type.shape
+        del shape.dim[:]
+        for _ in range(pick(ch, [3, 17, 40])):
+            shape.dim.add().dim_value = pick(ch, [2**62, 2**63 - 1, 1])
+    elif what == 2:
+        values = helper.make_tensor("v", TensorProto.INT64, [1], [1])
+        indices = helper.make_tensor("i", TensorProto.INT64, [1], [0])
+        sparse = helper.make_sparse_tensor(values, indices, [pick(ch, [10**8, 2**40, 3])])
+        m.graph.node.insert(
+            0, helper.make_node("Constant", [], [pick(ch, _names(m))], sparse_value=sparse)
+        )
+    elif what == 3 and nodes:
+        node = pick(ch, nodes)
+        node.op_type = "Einsum"
+        node.domain = ""
+        del node.attribute[:]
+        eq = pick(ch, ["i...j...,k->", "ij,jk->ik", "...ii->...i", "a.b->", "ij->ji->k", "Zz,zZ"])
+        node.attribute.add(name="equation", type=AttributeProto.STRING, s=eq.encode())
+    elif what == 4 and nodes:
+        node = pick(ch, nodes)
+        node.domain = "com.microsoft"
+        node.op_type = pick(ch, ["MatMulNBits", "Attention", "GroupQueryAttention", "QMoE"])
+        a = node.attribute.add(name=pick(ch, MS_ATTRS))
+        a.type = pick(ch, [AttributeProto.STRING, AttributeProto.INTS, AttributeProto.FLOAT])
+        a.s, a.f = b"four", math.inf
+        a.ints.extend([16])
+    elif what == 5 and infos:
+        shape = pick(ch, infos).type.tensor_type.shape
+        del shape.dim[ch.int(0, len(shape.dim)) :]  # a lower rank than the op takes
+    elif nodes:
+        node = pick(ch, nodes)
+        node.op_type = pick(ch, ["GRU", "LSTM", "TopK", "STFT", "DFT", "Scan", "If", "Loop"])
+        node.domain = ""
+
+
 EDITS = [
+    edit_text,
+    edit_bomb,
     edit_dim,
     edit_tensor,
     edit_attribute,

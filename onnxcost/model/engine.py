@@ -33,7 +33,9 @@ from onnx_shape_inference import ShapeInferenceContext, registry
 from ..errors import ModelError
 from ..loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
 from ..rules.registry import Dim, TensorInfo
+from . import shape_rules
 from .fold import FOLDABLE, fold_node
+from .shape_rules import check_einsum
 
 # A subgraph is addressed by the path of (node index in its graph, attribute name) from the top.
 Scope = tuple[tuple[int, str], ...]
@@ -136,8 +138,6 @@ def infer(
     `order` is the top-level graph's schedule (indices into its nodes) when the file's order is
     not topological; `input_values` give graph inputs' values (an `If` condition, say).
     """
-    from . import shape_rules  # registers our rules on first use
-
     registry.collect()  # the library registers its op modules lazily
     _clear_map_types(model)
     try:
@@ -247,6 +247,8 @@ class _Walk:
 
     def node(self, node: ir.Node, scope: Scope, k: int) -> None:
         domain = node.domain or ""
+        if node.op_type == "Einsum" and domain == "":
+            check_einsum(node)
         for name, attr in node.attributes.items():
             if attr.type == ir.AttributeType.GRAPH:
                 self._bind_body_inputs(node, attr.as_graph())
@@ -345,11 +347,6 @@ class _Walk:
             return
         if not schema.has_type_and_shape_inference_function:
             return
-        from .shape_rules import unsafe_for_onnx
-
-        why = unsafe_for_onnx(node)
-        if why:
-            raise ValueError(why)
         types: dict[str, onnx.TypeProto] = {}
         data: dict[str, onnx.TensorProto] = {}
         for v in node.inputs:

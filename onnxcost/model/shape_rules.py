@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, broadcast_shapes, registry
 
+from ..errors import ModelError
 from ..loader import SMALL_CONSTANT_ELEMENTS
 
 ShapeRule = Callable[[ShapeInferenceContext, ir.Node], "bool | None"]
@@ -389,16 +390,25 @@ def _scalar(ctx: ShapeInferenceContext, v: ir.Value | None) -> DimT | None:
     return data[0] if data is not None and len(data) == 1 else None
 
 
-def unsafe_for_onnx(node: ir.Node) -> str | None:
-    """Why onnx's C++ inference must not see this node (it cannot be interrupted), or None."""
-    if node.op_type == "Einsum" and (node.domain or "") == "":
-        a = node.attributes.get("equation")
-        eq = a.as_string() if a is not None and a.type == ir.AttributeType.STRING else ""
-        lhs = eq.replace(" ", "").split("->")
-        for term in ",".join(lhs).split(","):
-            if term.count("...") > 1 or term.replace("...", "").count(".") > 0:
-                return f"Einsum equation {eq[:60]!r}: a term with more than one ellipsis"
-    return None
+_EINSUM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,-> ")
+
+
+def check_einsum(node: ir.Node) -> None:
+    """onnx's C++ Einsum inference never returns on a term with two ellipses ('i...j...,k->'),
+    and C++ cannot be interrupted: an equation that is not valid is refused before anything
+    sees it (no rule could cost it anyway)."""
+    a = node.attributes.get("equation")
+    text = a.as_string() if a is not None and a.type == ir.AttributeType.STRING else ""
+    terms = text.replace("->", ",").split(",")
+    if (
+        not set(text) <= _EINSUM_CHARS
+        or text.count("->") > 1
+        or any(t.count("...") > 1 or t.replace("...", "").count(".") for t in terms)
+    ):
+        raise ModelError(
+            f"node {node.name or 'Einsum'!r} (Einsum): equation {text[:80]!r} is not a valid "
+            "Einsum equation (at most one '...' per term): refused"
+        )
 
 
 # --- ONNX ops whose shape the library does not follow ---------------------------------------

@@ -157,7 +157,8 @@ def attention_cost(
 
 @register("Attention")
 def attention(ctx: NodeContext) -> Cost:
-    q, k, v = ctx.in_dims(0), ctx.in_dims(1), ctx.in_dims(2)
+    q = ctx.in_dims(0, rank=(3, 4))
+    k, v = ctx.in_dims(1, rank=len(q)), ctx.in_dims(2, rank=len(q))
     if len(q) == 4:
         batch, hq, sq, dh = q
         hkv, skv, dv = k[1], k[2], v[3]
@@ -168,7 +169,7 @@ def attention(ctx: NodeContext) -> Cost:
             raise Unresolved(ctx.name, "3D Attention without q_num_heads/kv_num_heads")
         batch, sq, dh = q[0], q[1], q[2] // hq
         skv, dv = k[1], v[2] // hkv
-    past = ctx.in_dims(4)[2] if ctx.input(4) is not None else 0
+    past = ctx.in_dims(4, rank=4)[2] if ctx.input(4) is not None else 0
     masked = (
         ctx.input(3) is not None
         or ctx.input(6) is not None
@@ -307,9 +308,9 @@ def det(ctx: NodeContext) -> Cost:
 @register("TopK")
 def topk(ctx: NodeContext) -> Cost:
     """Heap selection: each of the n elements of a row is compared log2(k) times (at least once)."""
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, min_rank=1)
     axis = _axis(int(ctx.attr("axis", -1)), len(x))
-    k = ctx.out_dims(0)[axis]
+    k = ctx.out_dims(0, rank=len(x))[axis]
     return Cost(flops=prod(x) * max(1, math.ceil(math.log2(max(k, 1)))))
 
 
@@ -317,7 +318,7 @@ def topk(ctx: NodeContext) -> Cost:
 def non_max_suppression(ctx: NodeContext) -> Cost:
     """Per batch and class: sort the n boxes (n log2 n compares) and the IoU of every pair
     (IOU_FLOPS each) -- the all-pairs upper estimate; the selection is data-dependent."""
-    scores = ctx.in_dims(1)  # [batch, classes, boxes]
+    scores = ctx.in_dims(1, rank=3)  # [batch, classes, boxes]
     batch, classes, n = scores[0], prod(scores[1:-1]), scores[-1]
     pairs = n * (n - 1) // 2
     sort = n * math.ceil(math.log2(n)) if n > 1 else 0
@@ -396,7 +397,7 @@ def roi_align(ctx: NodeContext) -> Cost:
 def max_roi_pool(ctx: NodeContext) -> Cost:
     """Data-dependent bins; estimated as ROIs covering the whole map: one compare per input
     position of each bin, ceil(H/ph) * ceil(W/pw) per output element."""
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, rank=4)
     ph, pw = (int(v) for v in ctx.attr("pooled_shape", [1, 1]))
     per_bin = math.ceil(x[2] / ph) * math.ceil(x[3] / pw)
     return Cost(flops=ctx.out_numel() * per_bin, notes=("MaxRoiPool: whole-map ROI estimate",))
@@ -412,7 +413,7 @@ def col2im(ctx: NodeContext) -> Cost:
 def deform_conv(ctx: NodeContext) -> Cost:
     """Conv MACs N*oC*prod(o)*(C/g)*prod(k) plus, per sampled input value, a bilinear sample
     (4 taps = 7 FLOPs) and the mask multiply when a mask is given. Bias absorbed (as Conv)."""
-    x, w, y = ctx.in_dims(0), ctx.in_dims(1), ctx.out_dims(0)
+    x, w, y = ctx.in_dims(0, min_rank=3), ctx.in_dims(1, min_rank=3), ctx.out_dims(0, min_rank=3)
     n, c = x[0], x[1]
     ksize = prod(w[2:])
     out_sp = prod(y[2:])
@@ -445,7 +446,7 @@ def fft_flops(n: int, real: bool) -> int:
 
 @register("DFT")
 def dft(ctx: NodeContext) -> Cost:
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, min_rank=2)  # [batch, ..., 1 or 2]
     # The axis is an attribute (default 1) before opset 20, then an input (default -2).
     axis = _int_input_or_attr(ctx, 2, "axis", -2) if ctx.opset >= 20 else ctx.attr("axis", 1)
     axis = _axis(int(axis) if axis is not None else -2, len(x))
@@ -459,7 +460,7 @@ def dft(ctx: NodeContext) -> Cost:
 @register("STFT")
 def stft(ctx: NodeContext) -> Cost:
     """Per frame: the window multiply (n) and an FFT of length n."""
-    x, y = ctx.in_dims(0), ctx.out_dims(0)
+    x, y = ctx.in_dims(0, rank=3), ctx.out_dims(0, rank=4)
     batch, frames, bins = y[0], y[1], y[2]
     fl = ctx.value(3) if ctx.input(3) is not None else None
     if fl is not None and fl.size:

@@ -79,11 +79,11 @@ def scan(ctx: NodeContext) -> Cost:
         if ctx.opset < 9:
             # inputs: sequence_lens (optional), states..., scan inputs [batch, seq, ...]
             first = len(ctx.inputs) - n_scan
-            dims = ctx.in_dims(first)
+            dims = ctx.in_dims(first, min_rank=2)
             runs = dims[0] * dims[1]
         else:
             first = len(ctx.inputs) - n_scan
-            dims = ctx.in_dims(first)
+            dims = ctx.in_dims(first, min_rank=1)
             axes = ctx.attr("scan_input_axes") or [0]
             axis = int(axes[0])
             runs = dims[axis + len(dims) if axis < 0 else axis]

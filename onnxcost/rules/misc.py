@@ -139,7 +139,7 @@ def random_values(ctx: NodeContext) -> Cost:
 @register("Multinomial")
 def multinomial(ctx: NodeContext) -> Cost:
     """Per batch row: a cumulative sum over the classes; per sample: a draw and a binary search."""
-    x = ctx.in_dims(0)  # [batch, classes]
+    x = ctx.in_dims(0, rank=2)  # [batch, classes]
     batch, classes = prod(x[:-1]), x[-1]
     samples = int(ctx.attr("sample_size", 1))
     search = 1 + max(1, math.ceil(math.log2(max(classes, 1))))
@@ -190,7 +190,7 @@ def tfidf_vectorizer(ctx: NodeContext) -> Cost:
 
 
 def _rows_features(ctx: NodeContext) -> tuple[int, int]:
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, min_rank=1)
     if len(x) == 1:
         return 1, x[0]
     return prod(x[:-1]), x[-1]

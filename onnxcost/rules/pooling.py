@@ -41,7 +41,7 @@ def pool(ctx: NodeContext) -> Cost:
 @register("GlobalMaxPool", "GlobalAveragePool", "GlobalLpPool")
 def global_pool(ctx: NodeContext) -> Cost:
     """A kernel over the whole spatial extent: one output element per (N, C)."""
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, min_rank=3)  # [N, C, spatial...]
     k, outputs = prod(x[2:]), x[0] * x[1]
     per = {"GlobalMaxPool": k, "GlobalAveragePool": k + 1, "GlobalLpPool": 2 * k + 1}[ctx.op_type]
     return Cost(flops=per * outputs)

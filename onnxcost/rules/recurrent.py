@@ -90,7 +90,7 @@ def _activations(ctx: NodeContext, ndir: int) -> list[tuple[str, ...]]:
 
 def _rows_times_steps(ctx: NodeContext) -> int:
     """Sequence steps summed over batch rows: S * B, or sum(sequence_lens) when it is known."""
-    x = ctx.in_dims(0)
+    x = ctx.in_dims(0, rank=3)
     layout = int(ctx.attr("layout", 0)) if ctx.opset >= 14 else 0
     seq, batch = (x[1], x[0]) if layout == 1 else (x[0], x[1])
     lens = ctx.value(4)
@@ -102,7 +102,7 @@ def _rows_times_steps(ctx: NodeContext) -> int:
 def _sizes(ctx: NodeContext) -> tuple[int, int]:
     """(input size I, hidden size H) from W [D, G*H, I] or the attributes."""
     gates = _GATES[ctx.op_type]
-    w = ctx.in_dims(1)
+    w = ctx.in_dims(1, rank=3)
     hidden = ctx.attr("hidden_size")
     hidden = int(hidden) if hidden else w[1] // gates
     return w[2], hidden

@@ -137,17 +137,42 @@ class NodeContext:
     def output(self, i: int = 0) -> TensorInfo | None:
         return self.outputs[i] if i < len(self.outputs) else None
 
-    def in_dims(self, i: int) -> tuple[int, ...]:
+    def in_dims(
+        self, i: int, rank: int | tuple[int, ...] | None = None, min_rank: int = 0
+    ) -> tuple[int, ...]:
+        """Input i's static shape. `rank` (one rank or a tuple of them) and `min_rank` say what
+        the op takes: another rank is an error naming the tensor ("GRU input X has rank 2,
+        needs 3"), not an IndexError deep in the rule."""
         t = self.input(i)
         if t is None:
             raise Unresolved(f"{self.name} input {i}", "missing")
-        return t.dims()
+        return self._ranked(t, t.dims(), "input", rank, min_rank)
 
-    def out_dims(self, i: int = 0) -> tuple[int, ...]:
+    def out_dims(
+        self, i: int = 0, rank: int | tuple[int, ...] | None = None, min_rank: int = 0
+    ) -> tuple[int, ...]:
         t = self.output(i)
         if t is None:
             raise Unresolved(f"{self.name} output {i}", "missing")
-        return t.dims()
+        return self._ranked(t, t.dims(), "output", rank, min_rank)
+
+    def _ranked(
+        self,
+        t: TensorInfo,
+        dims: tuple[int, ...],
+        side: str,
+        rank: int | tuple[int, ...] | None,
+        min_rank: int,
+    ) -> tuple[int, ...]:
+        ranks = (rank,) if isinstance(rank, int) else rank
+        if ranks is not None and len(dims) not in ranks:
+            needs = " or ".join(map(str, ranks))
+            raise ModelError(f"{self.op_type} {side} {t.name} has rank {len(dims)}, needs {needs}")
+        if len(dims) < min_rank:
+            raise ModelError(
+                f"{self.op_type} {side} {t.name} has rank {len(dims)}, needs at least {min_rank}"
+            )
+        return dims
 
     def out_numel(self, i: int = 0) -> int:
         return prod(self.out_dims(i))
