@@ -25,12 +25,15 @@ from .report import (
     NodeCost,
     OpTypeCost,
     Report,
+    SubgraphHop,
+    SubgraphNodeCost,
     TensorSummary,
     Totals,
     Uncounted,
     UnresolvedItem,
 )
 from .rules.registry import Cost, NodeContext, TensorInfo, Unresolved
+from .scopes import NAME_SCOPES_KEY, node_scope
 from .shapes import bind, declared_dim_params, infer
 
 
@@ -52,7 +55,13 @@ def analyze(
     coster = _Coster(opsets, infos, ConstantValues(graph), quantized_nodes(graph))
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
+    _attribute_params(nodes, g, consts)
     warnings = list(loaded.warnings) + infer_warnings
+    if coster.bad_scopes:
+        warnings.append(
+            f"{coster.bad_scopes} node(s) with unreadable {NAME_SCOPES_KEY} metadata: "
+            "module scope taken from the node name"
+        )
     if not g.file_order:
         warnings.append("node order in the file is not topological: a topological order was used")
     if consts.unused:
@@ -80,6 +89,7 @@ def analyze(
         uncounted=coster.uncounted_list(),
         unresolved=coster.unresolved,
         warnings=warnings,
+        subgraph_nodes=list(coster.subgraph_records.values()),
     )
     _fill_totals(report, consts, live, g)
     if strict:
@@ -94,6 +104,9 @@ class _Coster:
     values: ConstantValues
     quantized: dict[str, str]
     unresolved: list[UnresolvedItem] = field(default_factory=list)
+    # per inner node of every subgraph costed, keyed by (path, index): first costing wins
+    subgraph_records: dict[tuple, SubgraphNodeCost] = field(default_factory=dict)
+    bad_scopes: int = 0
     _uncounted: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def uncounted_list(self) -> list[Uncounted]:
@@ -114,7 +127,11 @@ class _Coster:
             inputs=list(node.input),
             outputs=list(node.output),
             output_shapes=[_shape_list(self.info(o)) for o in node.output],
+            index=i,
+            onnx_name=node.name,
         )
+        rec.scope, rec.scope_source, bad = node_scope(node)
+        self.bad_scopes += bad
         entry = rules.lookup(node.domain, node.op_type)
         rec.kind = entry.kind if entry else "compute"
         rec.compute_dtype = self._data_dtype(node)
@@ -140,8 +157,19 @@ class _Coster:
             rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
         return rec
 
-    def rule_cost(self, node: onnx.NodeProto, name: str, rec: NodeCost | None) -> Cost | None:
-        """The node's Cost, or None when it has no rule (recorded as uncounted)."""
+    def rule_cost(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        rec: NodeCost | None,
+        hop: tuple[SubgraphHop, ...] = (),
+        index: int | None = None,
+    ) -> Cost | None:
+        """The node's Cost, or None when it has no rule (recorded as uncounted).
+
+        `hop` is the path down to the node's graph and `index` its position there, when it sits in
+        a subgraph: the subgraphs it holds then record their inner nodes under the right path.
+        """
         entry = rules.lookup(node.domain, node.op_type)
         if entry is None:
             self._uncounted[(node.domain, node.op_type)].append(name)
@@ -165,7 +193,9 @@ class _Coster:
             attrs=attrs,
             opset=opset,
             values=self.values,
-            subgraph=lambda attr: self.subgraph_cost(attrs.get(attr), name),
+            subgraph=lambda attr: self.subgraph_cost(
+                attrs.get(attr), name, (*hop, SubgraphHop(node.name, _position(index, rec), attr))
+            ),
         )
         try:
             return entry.fn(ctx)
@@ -185,15 +215,68 @@ class _Coster:
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
 
-    def subgraph_cost(self, sub: object, outer: str) -> Cost:
-        """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body)."""
+    def subgraph_cost(self, sub: object, outer: str, path: tuple[SubgraphHop, ...] = ()) -> Cost:
+        """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body).
+
+        Each inner node is also recorded once (per execution) for the per-node views.
+        """
         if not isinstance(sub, onnx.GraphProto):
             return Cost()
         total = Cost()
         for k, node in enumerate(sub.node):
-            cost = self.rule_cost(node, f"{outer}/{node.name or f'{node.op_type}_{k}'}", None)
+            name = f"{outer}/{node.name or f'{node.op_type}_{k}'}"
+            n_unresolved = len(self.unresolved)
+            cost = self.rule_cost(node, name, None, path, k)
             total = total + (cost if cost is not None else Cost(lower_bound=True))
+            key = (tuple((h.node, h.index, h.attr) for h in path), k)
+            if key not in self.subgraph_records:
+                self.subgraph_records[key] = self._inner_record(
+                    node, name, k, path, cost, len(self.unresolved) > n_unresolved
+                )
         return total
+
+    def _inner_record(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        k: int,
+        path: tuple[SubgraphHop, ...],
+        cost: Cost | None,
+        unresolved: bool,
+    ) -> SubgraphNodeCost:
+        rec = SubgraphNodeCost(
+            name=name,
+            onnx_name=node.name,
+            index=k,
+            op_type=node.op_type,
+            domain=node.domain,
+            path=list(path),
+            outputs=list(node.output),
+            compute_dtype=self._data_dtype(node),
+        )
+        if cost is None:
+            rec.status = "uncounted"
+            return rec
+        rec.macs, rec.flops = cost.macs, cost.flops
+        rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
+        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        if unresolved or cost.lower_bound:
+            rec.status = "unresolved"
+        entry = rules.lookup(node.domain, node.op_type)
+        if entry is not None and entry.kind == "view":
+            return rec
+        sizes = []
+        for names in (dict.fromkeys(n for n in node.input if n), dict.fromkeys(node.output)):
+            total = 0
+            for n in names:
+                t = self.info(n)
+                if t is None or not t.static or t.elem_type == 0:
+                    rec.status = "unresolved"  # inner sizes: listed here, not in the totals
+                    continue
+                total += t.nbytes()
+            sizes.append(total)
+        rec.bytes_read, rec.bytes_written = sizes
+        return rec
 
     def _data_dtype(self, node: onnx.NodeProto) -> str:
         for n in (*node.input, *node.output):
@@ -213,6 +296,10 @@ class _Coster:
                 continue
             total += t.nbytes()
         return total
+
+
+def _position(index: int | None, rec: NodeCost | None) -> int:
+    return index if index is not None else (rec.index if rec is not None else 0)
 
 
 @lru_cache(maxsize=4096)
@@ -277,6 +364,7 @@ def _memory_plan(
     outputs = [t for t in g.graph_outputs if t not in consts.constant]
     file_order = list(range(len(steps)))
     live = memory.simulate(file_order, steps, infos, inputs, outputs)
+    position = {rec.name: k for k, rec in enumerate(nodes)}
     plan = MemoryPlan(
         schedule="file",
         peak_step=live.peak_position,
@@ -287,6 +375,8 @@ def _memory_plan(
         best_peak_bytes=live.peak_bytes,
         best_peak_node=None,
         best_schedule="file",
+        step_nodes=[position[n] for n in names],
+        live_bytes=live.live_bytes,
     )
     plan.best_peak_node = plan.peak_node
     if steps:
@@ -298,7 +388,33 @@ def _memory_plan(
             pos = best.peak_position
             plan.best_peak_node = names[order[pos]] if pos is not None else None
             plan.best_schedule = "greedy"
+            plan.best_order = list(order)
+            plan.best_live_bytes = best.live_bytes
+            plan.best_peak_step = pos
     return plan, live
+
+
+def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> None:
+    """Give each weight to the first node (in schedule order) that reads it, so that per-node and
+    per-module parameter counts sum to the total. A weight no node reads (a constant that is
+    only a graph output) goes to the node that makes it, when one does."""
+    done: set[str] = set()
+    by_index = {rec.index: rec for rec in nodes}
+
+    def give(rec: NodeCost, t: str) -> None:
+        w = consts.params[t]
+        rec.params += w.elements or 0
+        rec.weight_bytes += w.nbytes
+        done.add(t)
+
+    for rec in nodes:
+        for t in g.inputs[rec.index]:
+            if t in consts.params and t not in done:
+                give(rec, t)
+    for t in consts.params:
+        p = g.producer.get(t)
+        if t not in done and p is not None and p in by_index:
+            give(by_index[p], t)
 
 
 def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
