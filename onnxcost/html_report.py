@@ -498,7 +498,7 @@ _APP_JS = r"""
     Object.keys(expected).forEach(function (id) { marks[id] = count(id); });
   }, function (e) { window.__onnxcostErrors.push('plot failed: ' + String(e)); }).then(function () {
     var out = document.getElementById('onnxcost-selfcheck');
-    out.textContent = JSON.stringify({errors: window.__onnxcostErrors, marks: marks, expected: expected});
+    out.textContent = JSON.stringify({errors: window.__onnxcostErrors, marks: marks, expected: expected, ms: Math.round(performance.now())});
     out.setAttribute('data-ready', '1');
   });
 })();
