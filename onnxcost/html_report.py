@@ -418,7 +418,7 @@ _APP_JS = r"""
   // Op types
   var O = D.op_types, opTraces = [{type: 'bar', name: 'FLOPs', x: O.names, y: O.flops, offsetgroup: 1, marker: {color: '#4c78a8'}}];
   if (O.latency_us) { opTraces.push({type: 'bar', name: 'latency (us)', x: O.names, y: O.latency_us, yaxis: 'y2', offsetgroup: 2, marker: {color: '#f58518'}}); }
-  plot('ops', opTraces, {title: {text: 'FLOPs' + (O.latency_us ? ' and latency' : '') + ' by op type'}, barmode: 'group',
+  plot('ops', opTraces, {title: {text: 'FLOPs' + (O.latency_us ? ' and latency' : '') + ' by op type'}, barmode: 'group', margin: {l: 60, r: 70, t: 40, b: 50},
     yaxis: {title: {text: 'FLOPs'}}, yaxis2: {title: {text: 'latency (us)'}, overlaying: 'y', side: 'right', showgrid: false}, legend: {orientation: 'h'}});
   expected['ops'] = O.names.length * opTraces.length;
 
