@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,12 +28,15 @@ from .report import (
     NodeCost,
     OpTypeCost,
     Report,
+    SubgraphHop,
+    SubgraphNodeCost,
     TensorSummary,
     Totals,
     Uncounted,
     UnresolvedItem,
 )
 from .rules.registry import Cost, NodeContext, TensorInfo, Unresolved
+from .scopes import NAME_SCOPES_KEY, node_scope
 
 
 def analyze(
@@ -61,7 +65,13 @@ def analyze(
     coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
+    _attribute_params(nodes, g, consts)
     warnings = list(loaded.warnings) + bind_warnings + shapes.warnings
+    if coster.bad_scopes:
+        warnings.append(
+            f"{coster.bad_scopes} node(s) with unreadable {NAME_SCOPES_KEY} metadata: "
+            "module scope taken from the node name"
+        )
     if not g.file_order:
         warnings.append("node order in the file is not topological: a topological order was used")
     if consts.unused:
@@ -90,6 +100,7 @@ def analyze(
         unresolved=coster.unresolved,
         warnings=warnings,
         duplicates=_duplicates(graph, consts, loaded.same_contents),
+        subgraph_nodes=list(coster.subgraph_records.values()),
     )
     _fill_totals(report, consts, live, g, coster)
     if strict:
@@ -115,6 +126,9 @@ class _Coster:
     g: Graph
     unresolved: list[UnresolvedItem] = field(default_factory=list)
     estimates: list[str] = field(default_factory=list)  # why the totals are an estimate
+    # per inner node of every subgraph costed, keyed by (path, index): first costing wins
+    subgraph_records: dict[tuple, SubgraphNodeCost] = field(default_factory=dict)
+    bad_scopes: int = 0
     _uncounted: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
@@ -149,7 +163,11 @@ class _Coster:
             inputs=inputs,
             outputs=outputs,
             output_shapes=[_shape_list(t) for t in outs],
+            index=i,
+            onnx_name=node.name,
         )
+        rec.scope, rec.scope_source, bad = node_scope(node)
+        self.bad_scopes += bad
         entry = rules.lookup(node.domain, node.op_type)
         rec.kind = entry.kind if entry else "compute"
         rec.compute_dtype = next(
@@ -186,11 +204,13 @@ class _Coster:
         index: int,
         ins: list[TensorInfo | None] | None = None,
         outs: list[TensorInfo | None] | None = None,
+        hop: tuple[SubgraphHop, ...] = (),
     ) -> Cost | None:
         """The node's Cost, or None when it has no rule (recorded as uncounted).
 
-        `scope` is the graph the node is in, `index` its position there: its subgraphs are
-        the scopes `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
+        `scope` is the graph the node is in (the shape engine's key), `index` its position
+        there, `hop` the same path for the per-node views: its subgraphs are the scopes
+        `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
         """
         entry = rules.lookup(node.domain, node.op_type)
         if entry is None:
@@ -217,7 +237,10 @@ class _Coster:
             opset=opset,
             values=lambda n: self.shapes.value(scope, n),
             subgraph=lambda attr: self.subgraph_cost(
-                attrs.get(attr), name, (*scope, (index, attr))
+                attrs.get(attr),
+                name,
+                (*scope, (index, attr)),
+                (*hop, SubgraphHop(node.name, index, attr)),
             ),
         )
         try:
@@ -281,16 +304,71 @@ class _Coster:
                     stack.append(n)
         return sorted(found)
 
-    def subgraph_cost(self, sub: object, outer: str, scope: engine.Scope) -> Cost:
-        """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body)."""
+    def subgraph_cost(
+        self, sub: object, outer: str, scope: engine.Scope, path: tuple[SubgraphHop, ...] = ()
+    ) -> Cost:
+        """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body).
+
+        Each inner node is also recorded once (per execution) for the per-node views.
+        """
         if not isinstance(sub, onnx.GraphProto):
             return Cost()
         total = Cost()
         for k, node in enumerate(sub.node):
             name = f"{outer}/{node.name or f'{node.op_type}_{k}'}"
-            cost = self.rule_cost(node, name, None, scope, k)
+            n_unresolved = len(self.unresolved)
+            cost = self.rule_cost(node, name, None, scope, k, hop=path)
             total = total + (cost if cost is not None else Cost(lower_bound=True))
+            if (scope, k) not in self.subgraph_records:
+                self.subgraph_records[(scope, k)] = self._inner_record(
+                    node, name, k, path, cost, len(self.unresolved) > n_unresolved, scope
+                )
         return total
+
+    def _inner_record(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        k: int,
+        path: tuple[SubgraphHop, ...],
+        cost: Cost | None,
+        unresolved: bool,
+        scope: engine.Scope,
+    ) -> SubgraphNodeCost:
+        infos = self.shapes.infos(scope)
+        rec = SubgraphNodeCost(
+            name=name,
+            onnx_name=node.name,
+            index=k,
+            op_type=node.op_type,
+            domain=node.domain,
+            path=list(path),
+            outputs=list(node.output),
+            compute_dtype=_data_dtype(node, infos),
+        )
+        if cost is None:
+            rec.status = "uncounted"
+            return rec
+        rec.macs, rec.flops = cost.macs, cost.flops
+        rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
+        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        if unresolved or cost.lower_bound:
+            rec.status = "unresolved"
+        entry = rules.lookup(node.domain, node.op_type)
+        if entry is not None and entry.kind == "view":
+            return rec
+        sizes = []
+        for names in (dict.fromkeys(n for n in node.input if n), dict.fromkeys(node.output)):
+            total = 0
+            for n in names:
+                t = infos.get(n)
+                if t is None or not t.sized:
+                    rec.status = "unresolved"  # inner sizes: listed here, not in the totals
+                    continue
+                total += t.nbytes()
+            sizes.append(total)
+        rec.bytes_read, rec.bytes_written = sizes
+        return rec
 
     def _bytes(self, names: dict[str, None], node: str, rec: NodeCost) -> int:
         total = 0
@@ -303,6 +381,14 @@ class _Coster:
                 continue
             total += t.nbytes()
         return total
+
+
+def _data_dtype(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> str:
+    for n in (*node.input, *node.output):
+        t = infos.get(n)
+        if t is not None and t.elem_type:
+            return t.dtype
+    return "undefined"
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:
@@ -332,6 +418,7 @@ def _memory_plan(
     outputs = [t for t in g.graph_outputs if t not in consts.constant]
     file_order = list(range(len(steps)))
     live = memory.simulate(file_order, steps, infos, inputs, outputs)
+    position = {rec.name: k for k, rec in enumerate(nodes)}
     plan = MemoryPlan(
         schedule="file",
         peak_step=live.peak_position,
@@ -342,6 +429,8 @@ def _memory_plan(
         best_peak_bytes=live.peak_bytes,
         best_peak_node=None,
         best_schedule="file",
+        step_nodes=[position[n] for n in names],
+        live_bytes=live.live_bytes,
     )
     plan.best_peak_node = plan.peak_node
     if steps:
@@ -356,7 +445,33 @@ def _memory_plan(
             pos = best.peak_position
             plan.best_peak_node = names[order[pos]] if pos is not None else None
             plan.best_schedule = "greedy"
+            plan.best_order = list(order)
+            plan.best_live_bytes = best.live_bytes
+            plan.best_peak_step = pos
     return plan, live
+
+
+def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> None:
+    """Give each weight to the first node (in schedule order) that reads it, so that per-node and
+    per-module parameter counts sum to the total. A weight no node reads (a constant that is
+    only a graph output) goes to the node that makes it, when one does."""
+    done: set[str] = set()
+    by_index = {rec.index: rec for rec in nodes}
+
+    def give(rec: NodeCost, t: str) -> None:
+        w = consts.params[t]
+        rec.params += w.elements or 0
+        rec.weight_bytes += w.nbytes
+        done.add(t)
+
+    for rec in nodes:
+        for t in g.inputs[rec.index]:
+            if t in consts.params and t not in done:
+                give(rec, t)
+    for t in consts.params:
+        p = g.producer.get(t)
+        if t not in done and p is not None and p in by_index:
+            give(by_index[p], t)
 
 
 def _params_by_dtype(consts: Constants) -> list[DtypeSize]:

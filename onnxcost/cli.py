@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from . import __version__, hardware, roofline, scaling
+from . import __version__, hardware, overlays, roofline, scaling
+from . import modules as modules_module
 from . import plot as plot_module
 from .analyzer import analyze as run_analysis
 from .cli_gate import check, diff
@@ -13,6 +16,9 @@ from .cli_measure import calibrate, measure
 from .cli_options import GuardedGroup, model_options, write_output
 from .errors import UsageError
 from .render import FORMATS, render, render_scaling
+
+# Formats of one analysis only (not of a --dim list), written for a viewer.
+VIEW_FORMATS = ("html", "netron", "model-explorer")
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,11 +50,29 @@ def main() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=click.Choice(FORMATS + VIEW_FORMATS),
     default="table",
     show_default=True,
     help="table and markdown for people; json (the stable contract) and csv (one row per node) "
-    "for machines.",
+    "for machines; html: a self-contained report with charts (needs the html extra: pip install "
+    "'onnxcost[html]'); netron: per-node metrics for Netron (save as MODEL.onnx.metrics.json and "
+    "open it with the model); model-explorer: per-node data JSON for Model Explorer, coloured "
+    "by latency with --hw, else by FLOPs.",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["op-type", "module"]),
+    default="op-type",
+    show_default=True,
+    help="module: also aggregate every figure over the module tree (from node names such as "
+    "/encoder/layer.0/MatMul, or the dynamo exporter's pkg.torch.onnx.name_scopes metadata); "
+    "nodes without a scope go under <op type>. JSON gains a `modules` list.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --by module: fold modules deeper than N levels into their ancestor (default: all).",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
 @click.option("--per-node", is_flag=True, help="List every node, not just the top ones.")
@@ -72,6 +96,8 @@ def analyze(
     hw: str | None,
     plot: str | None,
     fmt: str,
+    by: str,
+    depth: int | None,
     output: str | None,
     per_node: bool,
     top: int,
@@ -79,6 +105,8 @@ def analyze(
 ) -> None:
     """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
     spec = hardware.get(hw) if hw else None
+    if depth is not None and by != "module":
+        raise UsageError("--depth folds the module tree: give --by module")
     if plot and spec is None:
         raise UsageError("--plot draws the roofline of a device: give one with --hw")
     fixed = {k: v[0] for k, v in dims.items() if len(v) == 1}
@@ -92,6 +120,12 @@ def analyze(
             )
         if plot:
             raise UsageError("--plot draws one analysis: give --dim a single value")
+        if fmt in VIEW_FORMATS or by == "module":
+            raise UsageError(
+                f"--format {fmt} and --by module show one analysis: give --dim a single value"
+                if fmt in VIEW_FORMATS
+                else "--by module shows one analysis: give --dim a single value"
+            )
         ((dim, values),) = lists.items()
         rows = scaling.scale(
             model,
@@ -110,7 +144,25 @@ def analyze(
         roofline.apply(report, spec)
         if plot:
             plot_module.roofline_plot(report, spec, plot)
-    write_output(render(report, fmt, per_node=per_node, top=top), output)
+    if by == "module":
+        report.modules = modules_module.aggregate(report, depth=depth)
+    write_output(_render_any(report, fmt, per_node, top), output)
+
+
+def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
+    if fmt == "html":
+        from .html_report import render_html  # plotly is imported only for this format
+
+        return render_html(report)
+    if fmt == "netron":
+        data, warnings = overlays.netron_attachment(report)
+    elif fmt == "model-explorer":
+        data, _metric, warnings = overlays.model_explorer_data(report)
+    else:
+        return render(report, fmt, per_node=per_node, top=top)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    return json.dumps(data, indent=1) + "\n"
 
 
 main.add_command(hw_group)

@@ -32,6 +32,7 @@ class Liveness:
     peak_bytes: int = 0
     peak_position: int | None = None  # index into the order, at the byte peak
     unknown: list[str] = field(default_factory=list)  # buffers whose size is not static
+    live_bytes: list[int] = field(default_factory=list)  # bytes live at each position of the order
 
 
 def _size(info: TensorInfo | None) -> tuple[int, int] | None:
@@ -105,6 +106,8 @@ def simulate(
     for pos in range(n + 1):
         live_el += delta_el[pos]
         live_b += delta_b[pos]
+        if pos < n:  # past the last step only graph outputs stay, all live at step n-1 too
+            result.live_bytes.append(live_b)
         result.peak_elements = max(result.peak_elements, live_el)
         if live_b > result.peak_bytes:
             result.peak_bytes = live_b

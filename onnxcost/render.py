@@ -164,6 +164,12 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
             ]
         op_rows.append(row)
     out += ["", f"{h}By op type", table(head, op_rows, markdown)]
+    if report.modules is not None:
+        out += ["", f"{h}By module (each row includes the modules under it)"]
+        out.append(_module_table(report, markdown))
+    if report.hardware is not None:
+        out += ["", f"{h}Roofline on {report.hardware.get('device', 'device')}"]
+        out.append(_roofline_table(report.hardware, markdown))
 
     ranked = [n for n in report.nodes if n.status != "constant"]
     if per_node:
@@ -208,6 +214,76 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
     if report.warnings:
         out += ["", f"{h}Warnings"] + [f"- {clean(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
+
+
+def _module_table(report: Report, markdown: bool) -> str:
+    t = report.totals
+    roofline = t.latency_s is not None
+    head = ["module", "nodes", "MACs", "FLOPs", "FLOPs %", "params", "traffic"] + (
+        ["latency", "time %"] if roofline else []
+    )
+    rows = []
+    for m in report.modules or []:
+        label = m.name.rsplit("/", 1)[-1]
+        # indentation shows the tree; markdown collapses spaces, so it gets the full path
+        name = m.name if markdown else "  " * (m.depth - 1) + label
+        row = [
+            name,
+            str(m.nodes),
+            format_count(m.macs),
+            format_count(m.flops),
+            _pct(m.share_flops),
+            format_count(m.params),
+            format_bytes(m.memory_traffic_bytes),
+        ]
+        if roofline:
+            row += [format_seconds(m.latency_s or 0.0), _pct(m.share_latency or 0.0)]
+        rows.append(row)
+    return table(head, rows, markdown, align="l" + "r" * (len(head) - 1))
+
+
+def _roofline_table(hw: dict, markdown: bool) -> str:
+    bound = hw.get("bound", "?")
+    rows = [
+        [
+            "whole-model bound",
+            format_seconds(hw.get("latency_bound_s") or 0.0),
+            f"{bound}-bound: compute {format_seconds(hw.get('compute_time_s') or 0.0)}, "
+            f"memory {format_seconds(hw.get('memory_time_s') or 0.0)} if all overlapped",
+        ],
+        [
+            "memory-bound share",
+            _pct(hw.get("memory_bound_share") or 0.0),
+            "of the latency, in nodes limited by memory bandwidth",
+        ],
+        [
+            "compute-bound share",
+            _pct(hw.get("compute_bound_share") or 0.0),
+            "of the latency, in nodes limited by compute",
+        ],
+    ]
+    for r in hw.get("ridge_points", []):
+        peak = f"{r['peak_unit']} {r['peak_dtype']}"
+        rows.append(
+            [
+                f"ridge point {r['dtype']} {r['unit']}",
+                f"{r['ridge_flops_per_byte']:.3g}",
+                f"FLOPs/byte ({peak} peak {format_count(r['peak_ops_per_s'])}ops/s, "
+                f"{r['nodes']} nodes)",
+            ]
+        )
+    fits = hw.get("fits_in_memory")
+    rows.append(
+        [
+            "fits in device memory",
+            "yes" if fits else "no",
+            f"weights + peak activations {format_bytes(hw.get('memory_required_bytes') or 0)}"
+            f" of {format_bytes(int(hw.get('memory_bytes') or 0))}",
+        ]
+    )
+    fallbacks = hw.get("fallbacks") or []
+    rows.append(["fallbacks", str(len(fallbacks)), "; ".join(fallbacks) or "none"])
+    return table(["", "value", "detail"], rows, markdown, align="lrl")
 
 
 def _names(names: list[str], limit: int = 5) -> str:

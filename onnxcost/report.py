@@ -11,7 +11,7 @@ from typing import Any
 
 from .rules.registry import Dim
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass
@@ -39,6 +39,13 @@ class NodeCost:
     compute_dtype: str = "undefined"
     unit: str = "vector"  # matrix (MAC-type work) | vector
     notes: list[str] = field(default_factory=list)
+    index: int = 0  # position in the file's node list
+    onnx_name: str = ""  # the name as written in the file ("" when unnamed); `name` is unique
+    scope: list[str] = field(default_factory=list)  # module path (see scopes.py); [] = none
+    scope_source: str = "none"  # metadata | name | none
+    # weights this node is the first reader of (each weight counted once over all nodes)
+    params: int = 0
+    weight_bytes: int = 0
     # Filled by the roofline when a device is given.
     latency_s: float | None = None
     t_compute_s: float | None = None
@@ -68,6 +75,78 @@ class NodeCost:
 
 
 _NODE_FIELDS = tuple(f.name for f in fields(NodeCost))
+
+
+@dataclass
+class SubgraphHop:
+    """One step down into a subgraph: the node holding it and the attribute naming it."""
+
+    node: str  # the holding node's name as written ("" when unnamed)
+    index: int  # its position in its graph's node list
+    attr: str  # then_branch, else_branch, body, ...
+
+
+@dataclass
+class SubgraphNodeCost:
+    """A node inside an If/Loop/Scan/... subgraph, costed for one execution of the subgraph.
+
+    Its cost is already part of the holding node's (times the trip count where known); these
+    records never add to the totals. They let per-node views (overlays, HTML) show inner nodes.
+    """
+
+    name: str  # display name: holding node name / inner name
+    onnx_name: str
+    index: int  # position in its subgraph's node list
+    op_type: str
+    domain: str
+    path: list[SubgraphHop]  # from the main graph down to this node's graph
+    outputs: list[str]
+    macs: int = 0
+    flops: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    status: str = "counted"  # counted | uncounted | unresolved (a size or dim not static)
+    compute_dtype: str = "undefined"
+    unit: str = "vector"
+    latency_s: float | None = None
+    bound: str | None = None
+
+    @property
+    def memory_traffic_bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["memory_traffic_bytes"] = self.memory_traffic_bytes
+        for k in ("latency_s", "bound"):
+            if d[k] is None:
+                del d[k]
+        return d
+
+
+@dataclass
+class ModuleCost:
+    """One module of the scope tree, with the figures of every node under it (inclusive)."""
+
+    name: str  # path, '/'-joined: encoder/layer.0/attention
+    depth: int  # 1 for top-level modules
+    parent: str | None
+    nodes: int = 0
+    macs: int = 0
+    flops: int = 0
+    params: int = 0
+    weight_bytes: int = 0
+    memory_traffic_bytes: int = 0
+    share_flops: float = 0.0
+    latency_s: float | None = None
+    share_latency: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("latency_s", "share_latency"):
+            if d[k] is None:
+                del d[k]
+        return d
 
 
 @dataclass
@@ -126,6 +205,14 @@ class MemoryPlan:
     best_peak_bytes: int = 0
     best_peak_node: str | None = None
     best_schedule: str = "file"  # "file" or the heuristic that found a lower peak
+    # The timeline: one entry per step of the file order (constant-folded nodes do not run).
+    step_nodes: list[int] = field(default_factory=list)  # index into Report.nodes per step
+    live_bytes: list[int] = field(default_factory=list)  # activation bytes live at each step
+    # The best order found, as step numbers (into step_nodes), and its live bytes per step;
+    # both empty when the file order is the best found.
+    best_order: list[int] = field(default_factory=list)
+    best_live_bytes: list[int] = field(default_factory=list)
+    best_peak_step: int | None = None  # position in best_order at its peak
 
 
 @dataclass
@@ -168,6 +255,8 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
     hardware: dict[str, Any] | None = None  # roofline summary, when a device is given
+    subgraph_nodes: list[SubgraphNodeCost] = field(default_factory=list)
+    modules: list[ModuleCost] | None = None  # the module tree, when asked for (--by module)
 
     def to_dict(self) -> dict[str, Any]:
         totals = asdict(self.totals)
@@ -193,7 +282,10 @@ class Report:
             "unresolved": [asdict(u) for u in self.unresolved],
             "warnings": list(self.warnings),
             "duplicates": [asdict(x) for x in self.duplicates],
+            "subgraph_nodes": [n.to_dict() for n in self.subgraph_nodes],
         }
+        if self.modules is not None:
+            d["modules"] = [m.to_dict() for m in self.modules]
         if self.hardware is not None:
             d["hardware"] = self.hardware
         return d

@@ -83,6 +83,14 @@ def apply(report: Report, spec: HardwareSpec) -> None:
         sum_compute += t_compute
         sum_memory += t_memory
 
+    for sub in report.subgraph_nodes:  # per execution, for the per-node views; not in the sums
+        t_c = 0.0
+        if sub.flops > 0:
+            t_c = sub.flops / spec.resolve(sub.compute_dtype, sub.unit).ops_per_s
+        t_m = sub.memory_traffic_bytes / bandwidth
+        sub.latency_s = max(t_c, t_m)
+        sub.bound = ("compute" if t_c > t_m else "memory") if sub.latency_s > 0 else None
+
     by_type: dict[tuple[str, str], float] = defaultdict(float)
     for n in report.nodes:
         by_type[(n.domain, n.op_type)] += n.latency_s or 0.0

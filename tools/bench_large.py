@@ -87,6 +87,11 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2000)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--external", action="store_true", help="weights declared as external data")
+    ap.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the HTML report (roofline on h100) to FILE; print its size and time",
+    )
     args = ap.parse_args()
     model = build(args.layers, args.hidden, args.external)
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +107,18 @@ def main() -> None:
         onnxcost.analyze(path, dims={"batch": 1})
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+    if args.html:
+        from onnxcost import hardware, roofline
+        from onnxcost.html_report import render_html
+
+        t0 = time.perf_counter()
+        roofline.apply(report, hardware.get("h100"))
+        text = render_html(report)
+        Path(args.html).write_text(text, encoding="utf-8")
+        html_s = time.perf_counter() - t0
+        print(
+            f"HTML report      {len(text.encode()) / 1e6:.2f} MB in {html_s:.2f} s -> {args.html}"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
     t = report.totals
     print(f"nodes            {t.nodes:,}")
