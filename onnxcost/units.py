@@ -6,7 +6,7 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-from .errors import OnnxCostError
+from onnxcost.errors import OnnxCostError
 
 _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
 # Beyond this many units of the largest prefix a figure is written in exponent form (1.23e+317):

@@ -13,7 +13,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from onnxcost.analyzer import analyze
+from onnxcost.analysis.analyzer import analyze
 
 DATA = Path(onnx.__file__).parent / "backend" / "test" / "data"
 SUITES = ("light", "real", "simple", "pytorch-converted", "pytorch-operator", "node")

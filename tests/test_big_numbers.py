@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from onnxcost import units
-from onnxcost.cli import main
+from onnxcost.cli.main import main
 from tests import bombs
 
 BOMBS = {

@@ -35,7 +35,7 @@ def onnxcost(*args: str, home: Path | None = None) -> subprocess.CompletedProces
     if home is not None:
         env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
     return subprocess.run(
-        [sys.executable, "-c", "from onnxcost.cli import main; main()", *args],
+        [sys.executable, "-c", "from onnxcost.cli.main import main; main()", *args],
         capture_output=True,
         text=True,
         preexec_fn=_limits,

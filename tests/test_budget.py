@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from onnxcost import budget
-from onnxcost.budget import METRICS, Budget
 from onnxcost.errors import OnnxCostError
+from onnxcost.gate import budget
+from onnxcost.gate.budget import METRICS, Budget
 
 
 def write(tmp_path: Path, text: str, name: str = "budget.toml") -> Path:

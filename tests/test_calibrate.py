@@ -12,10 +12,10 @@ import tomllib
 import pytest
 from click.testing import CliRunner
 
-from onnxcost import calibrate as cal
-from onnxcost import hardware
-from onnxcost.cli_measure import calibrate as calibrate_cmd
+from onnxcost.cli.measure import calibrate as calibrate_cmd
 from onnxcost.errors import OnnxCostError
+from onnxcost.hardware import calibrate as cal
+from onnxcost.hardware import database as hardware
 
 
 @pytest.fixture(scope="module")

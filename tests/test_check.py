@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxcost import budget, check, ci_output, cli_gate
-from onnxcost.cli_gate import check as check_cmd
+from onnxcost.cli import gate as cli_gate
+from onnxcost.cli.gate import check as check_cmd
+from onnxcost.gate import budget, check, ci_output
 
 # --- A small MLP and its hand-computed costs ---------------------------------------------------
 # x[1,784] -> MatMul W1[784,128] -> Add b1 -> Relu -> MatMul W2[128,10] -> Add b2 -> y[1,10]
@@ -441,8 +442,8 @@ def test_cli_latency_with_hw(model, monkeypatch):
 
 
 def test_cli_latency_with_real_roofline(model):
-    pytest.importorskip("onnxcost.roofline")
-    pytest.importorskip("onnxcost.hardware")
+    pytest.importorskip("onnxcost.analysis.roofline")
+    pytest.importorskip("onnxcost.hardware.database")
     r = run([model, "--max-latency", "1s", "--hw", "a100", "--format", "json"])
     assert r.exit_code == 0, r.output
     (row,) = json.loads(r.stdout)["results"][0]["rows"]

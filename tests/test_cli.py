@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import onnxcost
-from onnxcost.cli import main
+from onnxcost.cli.main import main
 from tests.builders import GraphBuilder, alexnet
 
 

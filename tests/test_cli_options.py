@@ -6,7 +6,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from onnxcost.cli_options import model_options, parse_dim_values, parse_dims, parse_input_shapes
+from onnxcost.cli.options import model_options, parse_dim_values, parse_dims, parse_input_shapes
 from onnxcost.errors import UsageError
 
 

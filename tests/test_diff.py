@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxcost import analyze, ci_output, diff
-from onnxcost.cli_gate import diff as diff_cmd
+from onnxcost import analyze
+from onnxcost.cli.gate import diff as diff_cmd
 from onnxcost.errors import OnnxCostError
+from onnxcost.gate import ci_output, diff
 
 
 def mlp(hidden: int = 128, extra_layer: bool = False, names: bool = True) -> onnx.ModelProto:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from onnxcost.cli import main
+from onnxcost.cli.main import main
 
 CNN = Path(__file__).parents[1] / "models" / "cnn.onnx"
 

@@ -22,8 +22,8 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 
 import onnxcost
 from onnxcost.errors import OnnxCostError
-from onnxcost.render import render
-from onnxcost.report import Report
+from onnxcost.report.records import Report
+from onnxcost.report.render import render
 from onnxcost.rules.registry import registered
 
 vi = helper.make_tensor_value_info

@@ -8,9 +8,9 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from onnxcost import hardware
-from onnxcost.cli_hw import hw
+from onnxcost.cli.hw import hw
 from onnxcost.errors import OnnxCostError
+from onnxcost.hardware import database as hardware
 
 # A device written here, not taken from the database: the fallback tests must not move when the
 # database is corrected.

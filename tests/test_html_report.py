@@ -16,9 +16,11 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper
 
 import onnxcost
-from onnxcost import hardware, roofline
-from onnxcost.cli import main
-from onnxcost.html_report import (
+from onnxcost.analysis import roofline
+from onnxcost.analysis.modules import aggregate
+from onnxcost.cli.main import main
+from onnxcost.hardware import database as hardware
+from onnxcost.report.html import (
     MAX_MEMORY_POINTS,
     MAX_MODULES,
     MAX_ROOFLINE_POINTS,
@@ -26,7 +28,6 @@ from onnxcost.html_report import (
     render_html,
     report_data,
 )
-from onnxcost.modules import aggregate
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost import calibrate as cal
-from onnxcost import hardware
-from onnxcost.cli_measure import measure as measure_cmd
+from onnxcost.cli.measure import measure as measure_cmd
 from onnxcost.errors import OnnxCostError
-from onnxcost.measure import measure, parse_profile, ranks, spearman
+from onnxcost.hardware import calibrate as cal
+from onnxcost.hardware import database as hardware
+from onnxcost.hardware.measure import measure, parse_profile, ranks, spearman
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 FAST = {"runs": 2, "warmup": 1}

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost import hardware, roofline
-from onnxcost.cli import main
-from onnxcost.modules import aggregate, max_depth
-from onnxcost.scopes import NAME_SCOPES_KEY, node_scope
+from onnxcost.analysis import roofline
+from onnxcost.analysis.modules import aggregate, max_depth
+from onnxcost.cli.main import main
+from onnxcost.hardware import database as hardware
+from onnxcost.model.scopes import NAME_SCOPES_KEY, node_scope
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 FIGURES = ("nodes", "macs", "flops", "params", "weight_bytes", "memory_traffic_bytes")

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from onnxcost import sanitize
-from onnxcost.cli import main
+from onnxcost.cli.main import main
+from onnxcost.report import sanitize
 from tests import bombs
 
 # Our own annotation lines are the only lines that may start with "::", and only these.
@@ -85,7 +85,7 @@ def test_csv_cells_are_never_formulas(tmp_path) -> None:
 
 
 def test_csv_negative_numbers_stay_numbers() -> None:
-    from onnxcost.render import _csv_value
+    from onnxcost.report.render import _csv_value
 
     assert _csv_value(-3) == -3 and _csv_value(-0.5) == -0.5
     assert _csv_value("-3") == "'-3"

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost import hardware, roofline
-from onnxcost.cli import main
-from onnxcost.overlays import SIGNATURE, model_explorer_data, netron_attachment
+from onnxcost.analysis import roofline
+from onnxcost.cli.main import main
+from onnxcost.hardware import database as hardware
+from onnxcost.report.overlays import SIGNATURE, model_explorer_data, netron_attachment
 
 F = TensorProto.FLOAT
 NETRON_KINDS = {"model", "graph", "node", "value", "tensor"}

@@ -13,9 +13,8 @@ from onnx import TensorProto as T
 from onnx import helper
 
 import onnxcost
-from onnxcost import plugins
 from onnxcost.errors import OnnxCostError
-from onnxcost.rules import registry
+from onnxcost.rules import plugins, registry
 from tests.ruletools import ctx, kind, run
 
 

@@ -9,8 +9,8 @@ from onnx import helper
 from onnx import numpy_helper as nh
 
 import onnxcost
-from onnxcost.qdq import quantized_nodes
-from onnxcost.quant_params import packed_weight_override
+from onnxcost.analysis.qdq import quantized_nodes
+from onnxcost.analysis.quant_params import packed_weight_override
 
 
 def _init(name: str, value) -> onnx.TensorProto:

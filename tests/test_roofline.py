@@ -27,9 +27,11 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost import hardware, plot, roofline, scaling
+from onnxcost.analysis import roofline, scaling
 from onnxcost.errors import OnnxCostError, UsageError
-from onnxcost.report import MemoryPlan, NodeCost, OpTypeCost, Report, Totals
+from onnxcost.hardware import database as hardware
+from onnxcost.report import plot
+from onnxcost.report.records import MemoryPlan, NodeCost, OpTypeCost, Report, Totals
 
 SPEC = hardware.from_dict(
     "test",

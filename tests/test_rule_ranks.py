@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from onnxcost.analyzer import _Coster
+from onnxcost.analysis.analyzer import _Coster
 from onnxcost.errors import NodeError
-from onnxcost.graph import build
 from onnxcost.model import engine
+from onnxcost.model.graph import build
 from onnxcost.rules.registry import Cost, TensorInfo, registered
 
 RANKS = (0, 1, 2, 5)
@@ -77,7 +77,7 @@ def test_the_sixteen_rules_say_what_is_wrong(op) -> None:
 def test_in_a_model_file(tmp_path) -> None:
     from click.testing import CliRunner
 
-    from onnxcost.cli import main
+    from onnxcost.cli.main import main
 
     vi = helper.make_tensor_value_info
     node = helper.make_node("GRU", ["X", "W", "R"], ["Y"], name="gru", hidden_size=4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from onnx import TensorProto, helper
 
-from onnxcost.analyzer import analyze
+from onnxcost.analysis.analyzer import analyze
 from onnxcost.rules.contraction import einsum_cost
 from onnxcost.rules.registry import Cost, Unresolved
 from tests.ruletools import ctx, run

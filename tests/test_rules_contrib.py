@@ -492,7 +492,7 @@ def test_decoder_block_from_the_command_line(tmp_path) -> None:
 
     from click.testing import CliRunner
 
-    from onnxcost.cli import main
+    from onnxcost.cli.main import main
 
     path = tmp_path / "decoder.onnx"
     onnx.save(decoder_block("gqa"), path)

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from onnxcost.analyzer import analyze
+from onnxcost.analysis.analyzer import analyze
 from onnxcost.rules.registry import Cost
 from tests.ruletools import ctx, run
 

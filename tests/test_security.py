@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost.cli import main
+from onnxcost.cli.main import main
 from onnxcost.errors import ModelError, OnnxCostError
-from onnxcost.loader import MAX_SUBGRAPH_DEPTH, SMALL_CONSTANT_ELEMENTS, load
 from onnxcost.model import engine
+from onnxcost.model.loader import MAX_SUBGRAPH_DEPTH, SMALL_CONSTANT_ELEMENTS, load
 
 vi = helper.make_tensor_value_info
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
-from onnxcost.cli import main
+from onnxcost.cli.main import main
 
 
 def chain() -> onnx.ModelProto:

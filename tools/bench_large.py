@@ -108,8 +108,9 @@ def main() -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
     if args.html:
-        from onnxcost import hardware, roofline
-        from onnxcost.html_report import render_html
+        from onnxcost.analysis import roofline
+        from onnxcost.hardware import database as hardware
+        from onnxcost.report.html import render_html
 
         t0 = time.perf_counter()
         roofline.apply(report, hardware.get("h100"))

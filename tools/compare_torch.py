@@ -37,7 +37,7 @@ try:
 except ImportError:  # run from a checkout without `pip install .`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import onnxcost
-from onnxcost.report import Report
+from onnxcost.report.records import Report
 
 TOLERANCE_PCT = 0.5
 TORCHSCRIPT_OPSET = 17

@@ -186,7 +186,7 @@ def cli(n: int, seed: int) -> int:
             )
             try:
                 res = subprocess.run(
-                    [sys.executable, "-c", "from onnxcost.cli import main; main()", *args],
+                    [sys.executable, "-c", "from onnxcost.cli.main import main; main()", *args],
                     capture_output=True,
                     text=True,
                     errors="replace",

@@ -28,9 +28,9 @@ except ImportError:  # run from a checkout without `pip install .`
 import onnx
 import onnxruntime
 
-from onnxcost import calibrate as cal
-from onnxcost import hardware
-from onnxcost.measure import Measurement, measure
+from onnxcost.hardware import calibrate as cal
+from onnxcost.hardware import database as hardware
+from onnxcost.hardware.measure import Measurement, measure
 from onnxcost.units import format_seconds
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"

@@ -12,9 +12,9 @@ from fractions import Fraction
 
 import onnx
 
-from ..errors import ModelError, UsageError
-from ..loader import iter_graphs
-from ..rules.registry import Dim, TensorInfo
+from onnxcost.errors import ModelError, UsageError
+from onnxcost.model.loader import iter_graphs
+from onnxcost.rules.registry import Dim, TensorInfo
 
 _TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%()]))")
 _MAX_EXPR = 256  # characters: a dim expression is short; a longer one is just a name

@@ -30,12 +30,12 @@ import onnx
 import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, registry
 
-from ..errors import ModelError
-from ..loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
-from ..rules.registry import Dim, TensorInfo
-from . import shape_rules
-from .fold import FOLDABLE, fold_node
-from .shape_rules import check_einsum
+from onnxcost.errors import ModelError
+from onnxcost.model import shape_rules
+from onnxcost.model.fold import FOLDABLE, fold_node
+from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
+from onnxcost.model.shape_rules import check_einsum
+from onnxcost.rules.registry import Dim, TensorInfo
 
 # A subgraph is addressed by the path of (node index in its graph, attribute name) from the top.
 Scope = tuple[tuple[int, str], ...]

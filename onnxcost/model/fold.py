@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from ..loader import SMALL_CONSTANT_ELEMENTS as CAP
+from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS as CAP
 
 # Output no larger than the broadcast of the inputs.
 _BROADCASTING = set(

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, broadcast_shapes, registry
 
-from ..errors import ModelError
-from ..loader import SMALL_CONSTANT_ELEMENTS
+from onnxcost.errors import ModelError
+from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS
 
 ShapeRule = Callable[[ShapeInferenceContext, ir.Node], "bool | None"]
 RULES: dict[tuple[str, str], ShapeRule] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .registry import (
+from onnxcost.rules.registry import (
     Cost,
     NodeContext,
     TensorInfo,

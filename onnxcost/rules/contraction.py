@@ -21,9 +21,9 @@ from __future__ import annotations
 import math
 from math import prod
 
-from ..errors import OnnxCostError
-from .elementwise import PER_ELEMENT
-from .registry import Cost, NodeContext, Unresolved, mac_cost, register
+from onnxcost.errors import OnnxCostError
+from onnxcost.rules.elementwise import PER_ELEMENT
+from onnxcost.rules.registry import Cost, NodeContext, Unresolved, mac_cost, register
 
 # Softmax per element: max, subtract, exp, sum, divide (as rules/normalization.py).
 SOFTMAX_FLOPS = 5

@@ -17,11 +17,11 @@ from math import prod
 
 import numpy as np
 
-from .. import dtypes
-from ..errors import OnnxCostError
-from .contraction import SIGMOID_FLOPS, SILU_FLOPS, SOFTMAX_FLOPS, attention_cost
-from .elementwise import PER_ELEMENT
-from .quantized import (
+from onnxcost import dtypes
+from onnxcost.errors import OnnxCostError
+from onnxcost.rules.contraction import SIGMOID_FLOPS, SILU_FLOPS, SOFTMAX_FLOPS, attention_cost
+from onnxcost.rules.elementwise import PER_ELEMENT
+from onnxcost.rules.quantized import (
     DEQUANT_FLOPS,
     DYNAMIC_QUANT_FLOPS,
     QUANT_FLOPS,
@@ -32,7 +32,7 @@ from .quantized import (
     matmul_dims,
     numel,
 )
-from .registry import Cost, NodeContext, TensorInfo, Unresolved, register
+from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, register
 
 MS = "com.microsoft"
 
@@ -949,7 +949,7 @@ def dynamic_quantize_lstm(ctx: NodeContext) -> Cost:
     whose input is quantized on the fly: the LSTM's count, as integer MACs."""
     from dataclasses import replace
 
-    from .recurrent import recurrent
+    from onnxcost.rules.recurrent import recurrent
 
     d, isize, gh = ctx.in_dims(1, rank=3)
     w = TensorInfo(ctx.input(1).name, 1, (d, gh, isize))  # type: ignore[union-attr]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 
-from .registry import Cost, NodeContext, Unresolved, register
+from onnxcost.rules.registry import Cost, NodeContext, Unresolved, register
 
 _NO_LIMIT = (2**31 - 1, 2**63 - 1)
 

@@ -6,7 +6,7 @@ Sigmoid = neg, exp, add, div = 4; Gelu = x/sqrt2, erf, add 1, mul x, mul 0.5 = 5
 
 from __future__ import annotations
 
-from .registry import Cost, NodeContext, register
+from onnxcost.rules.registry import Cost, NodeContext, register
 
 # FLOPs per output element.
 PER_ELEMENT: dict[str, int] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from math import prod
 
-from ..errors import ModelError
-from .registry import Cost, NodeContext, broadcast, mac_cost, register
+from onnxcost.errors import ModelError
+from onnxcost.rules.registry import Cost, NodeContext, broadcast, mac_cost, register
 
 
 @register("MatMul")

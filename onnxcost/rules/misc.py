@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, numpy_helper
 
-from ..loader import SMALL_CONSTANT_ELEMENTS
-from .registry import Cost, NodeContext, Unresolved, mac_cost, register
+from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS
+from onnxcost.rules.registry import Cost, NodeContext, Unresolved, mac_cost, register
 
 ML = "ai.onnx.ml"
 

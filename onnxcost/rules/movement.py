@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .registry import Cost, NodeContext, register
+from onnxcost.rules.registry import Cost, NodeContext, register
 
 VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout")
 MOVES = [

@@ -8,7 +8,7 @@ Softmax: max (compare), subtract, exp, sum (add), divide = 5; LogSoftmax likewis
 
 from __future__ import annotations
 
-from .registry import Cost, NodeContext, register
+from onnxcost.rules.registry import Cost, NodeContext, register
 
 
 @register("BatchNormalization")

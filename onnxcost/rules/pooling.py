@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from math import prod
 
-from ..errors import ModelError
-from .linear import conv_output_spatial
-from .registry import Cost, NodeContext, register
+from onnxcost.errors import ModelError
+from onnxcost.rules.linear import conv_output_spatial
+from onnxcost.rules.registry import Cost, NodeContext, register
 
 
 def _kernel(ctx: NodeContext) -> tuple[int, ...]:

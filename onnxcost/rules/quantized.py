@@ -19,9 +19,9 @@ from math import prod
 
 import numpy as np
 
-from .. import dtypes
-from ..errors import OnnxCostError
-from .registry import Cost, NodeContext, TensorInfo, Unresolved, register
+from onnxcost import dtypes
+from onnxcost.errors import OnnxCostError
+from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, register
 
 DEQUANT_FLOPS = 2  # (x - zero_point) * scale
 QUANT_FLOPS = 4  # x / scale, round, + zero_point, saturate

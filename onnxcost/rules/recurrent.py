@@ -26,8 +26,8 @@ Softplus 3; and Affine 2, ScaledTanh 3.
 
 from __future__ import annotations
 
-from .elementwise import PER_ELEMENT
-from .registry import Cost, NodeContext, mac_cost, register
+from onnxcost.rules.elementwise import PER_ELEMENT
+from onnxcost.rules.registry import Cost, NodeContext, mac_cost, register
 
 # FLOPs per element of each activation the spec allows: the elementwise op's weight where the
 # activation is also an op, so the two stay in step.

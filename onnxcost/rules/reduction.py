@@ -7,7 +7,7 @@ ReduceLogSum: 1 per input + log per output. ReduceLogSumExp: 2 per input (exp, a
 
 from __future__ import annotations
 
-from .registry import Cost, NodeContext, register
+from onnxcost.rules.registry import Cost, NodeContext, register
 
 # (FLOPs per input element, FLOPs per output element)
 WEIGHTS: dict[str, tuple[int, int]] = {

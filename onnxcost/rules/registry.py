@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import dtypes
-from ..errors import ModelError
+from onnxcost import dtypes
+from onnxcost.errors import ModelError
 
 Dim = int | str | None  # int: static, str: symbolic name, None: unknown
 

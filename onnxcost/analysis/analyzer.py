@@ -1,0 +1,600 @@
+"""The pipeline: load -> bind dims -> infer shapes -> DAG -> cost rules -> aggregates -> Report."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from onnxcost import rules
+from onnxcost.analysis import memory
+from onnxcost.analysis.params import Constants, classify
+from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
+from onnxcost.analysis.quant_params import packed_weight_override
+from onnxcost.errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
+from onnxcost.model import engine
+from onnxcost.model.dims import bind, declared_dim_params
+from onnxcost.model.graph import Graph, build
+from onnxcost.model.loader import load
+from onnxcost.model.scopes import NAME_SCOPES_KEY, node_scope
+from onnxcost.report.records import (
+    DtypeSize,
+    Duplicate,
+    MemoryPlan,
+    NodeCost,
+    OpTypeCost,
+    Report,
+    SubgraphHop,
+    SubgraphNodeCost,
+    TensorSummary,
+    Totals,
+    Uncounted,
+    UnresolvedItem,
+)
+from onnxcost.rules.plugins import load_plugins
+from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved
+
+
+def analyze(
+    model: str | os.PathLike[str] | onnx.ModelProto,
+    dims: dict[str, int] | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
+    strict: bool = False,
+    input_values: dict[str, np.ndarray] | None = None,
+) -> Report:
+    """Analyse a model file (or ModelProto, left unmodified) without running it.
+
+    `input_values` give graph inputs' values (scalars and small int or bool tensors): an `If`
+    whose condition they decide then costs the branch that runs.
+    """
+    load_plugins()
+    loaded = load(model)
+    bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict=strict)
+    g = loaded.graph or build(loaded.model.graph)
+    shapes = engine.infer(
+        loaded.model, None if g.file_order else g.order, _input_values(g, input_values)
+    )
+    graph = loaded.model.graph
+    infos = shapes.infos(engine.TOP)
+    consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
+    opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
+    coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
+
+    nodes = [coster.node_cost(g, i, consts) for i in g.order]
+    _attribute_params(nodes, g, consts)
+    warnings = list(loaded.warnings) + bind_warnings + shapes.warnings
+    if coster.bad_scopes:
+        warnings.append(
+            f"{coster.bad_scopes} node(s) with unreadable {NAME_SCOPES_KEY} metadata: "
+            "module scope taken from the node name"
+        )
+    if not g.file_order:
+        warnings.append("node order in the file is not topological: a topological order was used")
+    if consts.unused:
+        warnings.append(
+            f"{len(consts.unused)} initializer(s) not used by any node: not counted as parameters"
+        )
+    unbound = [d for d in declared_dim_params(graph) if d not in bound]
+    if unbound:
+        warnings.append(
+            "unbound dims: " + ", ".join(unbound) + " (bind with --dim NAME=VALUE); "
+            "costs that depend on them are lower bounds"
+        )
+
+    plan, live = _memory_plan(g, consts, infos, nodes)
+    report = Report(
+        model=_model_meta(loaded.model, loaded),
+        inputs=[_summary(infos, n) for n in g.graph_inputs],
+        outputs=[_summary(infos, n) for n in g.graph_outputs],
+        dims=bound,
+        totals=Totals(),
+        params_by_dtype=_params_by_dtype(consts),
+        op_types=_op_types(nodes),
+        nodes=nodes,
+        memory=plan,
+        uncounted=coster.uncounted_list(),
+        unresolved=coster.unresolved,
+        warnings=warnings,
+        duplicates=_duplicates(graph, consts, loaded.same_contents),
+        subgraph_nodes=list(coster.subgraph_records.values()),
+    )
+    _fill_totals(report, consts, live, g, coster)
+    if strict:
+        _enforce_strict(report)
+    return report
+
+
+def _input_values(g: Graph, values: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+    for name in values or {}:
+        if name not in g.graph_inputs:
+            raise UsageError(
+                f"--input-value: {name!r} is not a graph input "
+                f"(inputs: {', '.join(g.graph_inputs) or 'none'})"
+            )
+    return dict(values or {})
+
+
+@dataclass
+class _Coster:
+    opsets: dict[str, int]
+    shapes: engine.Shapes
+    quantized: dict[str, str]
+    g: Graph
+    unresolved: list[UnresolvedItem] = field(default_factory=list)
+    estimates: list[str] = field(default_factory=list)  # why the totals are an estimate
+    # per inner node of every subgraph costed, keyed by (path, index): first costing wins
+    subgraph_records: dict[tuple, SubgraphNodeCost] = field(default_factory=dict)
+    bad_scopes: int = 0
+    _uncounted: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def __post_init__(self) -> None:
+        self.infos = self.shapes.infos(engine.TOP)
+        # why the engine could not work a tensor out, for the report's unresolved list
+        self.why = {(f.scope, f.tensor): f.reason for f in self.shapes.failures}
+
+    def uncounted_list(self) -> list[Uncounted]:
+        return [
+            Uncounted(op, dom, len(names), names)
+            for (dom, op), names in sorted(self._uncounted.items(), key=lambda kv: kv[0][1])
+        ]
+
+    def info(self, name: str) -> TensorInfo | None:
+        return self.infos.get(name) if name else None
+
+    def reason(self, tensor: str, default: str, scope: engine.Scope = engine.TOP) -> str:
+        why = self.why.get((scope, tensor))
+        return f"{default}: {why}" if why else default
+
+    def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
+        node, name = g.nodes[i], g.names[i]
+        # hot on large graphs: each tensor's info is looked up once per node, then reused
+        get = self.infos.get
+        inputs, outputs = list(node.input), list(node.output)
+        ins = [get(n) if n else None for n in inputs]
+        outs = [get(n) if n else None for n in outputs]
+        rec = NodeCost(
+            name=name,
+            op_type=node.op_type,
+            domain=node.domain,
+            inputs=inputs,
+            outputs=outputs,
+            output_shapes=[_shape_list(t) for t in outs],
+            index=i,
+            onnx_name=node.name,
+        )
+        rec.scope, rec.scope_source, bad = node_scope(node)
+        self.bad_scopes += bad
+        entry = rules.lookup(node.domain, node.op_type)
+        rec.kind = entry.kind if entry else "compute"
+        rec.compute_dtype = next(
+            (t.dtype for t in (*ins, *outs) if t is not None and t.elem_type), "undefined"
+        )
+        if i in consts.folded:
+            rec.status = "constant"  # computed once from constants at load time: no run cost
+            return rec
+        cost = self.rule_cost(node, name, rec, engine.TOP, i, ins, outs)
+        if cost is not None:
+            rec.macs, rec.flops = cost.macs, cost.flops
+            rec.notes = list(cost.notes)
+            rec.compute_dtype = cost.compute_dtype or self.quantized.get(name) or rec.compute_dtype
+            if cost.lower_bound and rec.status == "counted":
+                # the rule could count only part of the work (e.g. a Loop's unknown trip count)
+                rec.status = "unresolved"
+                reason = "; ".join(cost.notes) or "only partly counted"
+                self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
+        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        if rec.kind != "view":
+            reads = (n for n in node.input if n)
+            if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
+                reads = (dequantize_source(n, g.producer_node) or n for n in reads)
+            rec.bytes_read = self._bytes(dict.fromkeys(reads), name, rec)
+            rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
+        return rec
+
+    def rule_cost(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        rec: NodeCost | None,
+        scope: engine.Scope,
+        index: int,
+        ins: list[TensorInfo | None] | None = None,
+        outs: list[TensorInfo | None] | None = None,
+        hop: tuple[SubgraphHop, ...] = (),
+    ) -> Cost | None:
+        """The node's Cost, or None when it has no rule (recorded as uncounted).
+
+        `scope` is the graph the node is in (the shape engine's key), `index` its position
+        there, `hop` the same path for the per-node views: its subgraphs are the scopes
+        `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
+        """
+        entry = rules.lookup(node.domain, node.op_type)
+        if entry is None:
+            self._uncounted[(node.domain, node.op_type)].append(name)
+            if rec is not None:
+                rec.status = "uncounted"
+            return None
+        opset = self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0)
+        # attribute types were checked at load (attrs.py), before anything read them
+        try:
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        except Exception as e:
+            raise NodeError(f"node {name!r} ({node.op_type}): unreadable attribute: {e}") from None
+        infos = self.infos if not scope else self.shapes.infos(scope)
+        ctx = NodeContext(
+            op_type=node.op_type,
+            domain=node.domain,
+            name=name,
+            inputs=ins if ins is not None else [infos.get(n) if n else None for n in node.input],
+            outputs=outs
+            if outs is not None
+            else [infos.get(n) if n else None for n in node.output],
+            attrs=attrs,
+            opset=opset,
+            values=lambda n: self.shapes.value(scope, n),
+            subgraph=lambda attr: self.subgraph_cost(
+                attrs.get(attr),
+                name,
+                (*scope, (index, attr)),
+                (*hop, SubgraphHop(node.name, index, attr)),
+            ),
+        )
+        try:
+            cost = entry.fn(ctx)
+        except Unresolved as u:
+            self.unresolved.append(
+                UnresolvedItem(u.tensor, name, self.reason(u.tensor, u.reason, scope))
+            )
+            if rec is not None:
+                rec.status = "unresolved"
+            return Cost(lower_bound=True)
+        except NodeError:
+            raise  # from a subgraph: it names the inner node already ("outer/inner")
+        except OnnxCostError as e:
+            if scope:  # in a branch or body, shapes that cannot fit may be a branch not taken
+                reason = self.reason(next(iter(node.output), name), f"cannot be costed: {e}", scope)
+                self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
+                return Cost(lower_bound=True)
+            raise NodeError(f"node {name!r} ({node.op_type}): {e}") from None
+        except RecursionError:
+            raise ModelError(
+                f"node {name!r} ({node.op_type}): subgraphs nested too deeply"
+            ) from None
+        except (IndexError, TypeError, ValueError, KeyError, ZeroDivisionError):
+            # A rule indexing a dim its op guarantees: the inputs are not what the op takes.
+            # Say what they are rather than quoting Python's exception.
+            ranks = ", ".join(
+                f"{t.name} rank {len(t.shape)}" if t.shape is not None else f"{t.name} rank ?"
+                for t in ctx.inputs
+                if t is not None
+            )
+            raise NodeError(
+                f"node {name!r} ({node.op_type}): cannot be costed: its inputs or attributes are "
+                f"not what {node.op_type} takes (inputs: {ranks or 'none'})"
+            ) from None
+        except Exception as e:  # a rule must never turn a hostile attribute into a traceback
+            raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
+        if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
+            deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
+            cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
+            self.estimates.append(
+                f"{name}: {cost_note.removeprefix('If: ')}; decided by "
+                + (", ".join(f"input {d!r}" for d in deciders) if deciders else "a computed value")
+                + (" (give it with --input-value)" if deciders else "")
+            )
+        return cost
+
+    def deciding_inputs(self, tensor: str, scope: engine.Scope) -> list[str]:
+        """The graph inputs a top-level tensor is computed from (what decides an If)."""
+        if scope or not tensor:
+            return []
+        seen, stack, found = {tensor}, [tensor], []
+        while stack:
+            t = stack.pop()
+            if t in self.g.graph_inputs:
+                found.append(t)
+            i = self.g.producer.get(t)
+            for n in self.g.inputs[i] if i is not None else ():
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+        return sorted(found)
+
+    def subgraph_cost(
+        self, sub: object, outer: str, scope: engine.Scope, path: tuple[SubgraphHop, ...] = ()
+    ) -> Cost:
+        """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body).
+
+        Each inner node is also recorded once (per execution) for the per-node views.
+        """
+        if not isinstance(sub, onnx.GraphProto):
+            return Cost()
+        total = Cost()
+        for k, node in enumerate(sub.node):
+            name = f"{outer}/{node.name or f'{node.op_type}_{k}'}"
+            n_unresolved = len(self.unresolved)
+            cost = self.rule_cost(node, name, None, scope, k, hop=path)
+            total = total + (cost if cost is not None else Cost(lower_bound=True))
+            if (scope, k) not in self.subgraph_records:
+                self.subgraph_records[(scope, k)] = self._inner_record(
+                    node, name, k, path, cost, len(self.unresolved) > n_unresolved, scope
+                )
+        return total
+
+    def _inner_record(
+        self,
+        node: onnx.NodeProto,
+        name: str,
+        k: int,
+        path: tuple[SubgraphHop, ...],
+        cost: Cost | None,
+        unresolved: bool,
+        scope: engine.Scope,
+    ) -> SubgraphNodeCost:
+        infos = self.shapes.infos(scope)
+        rec = SubgraphNodeCost(
+            name=name,
+            onnx_name=node.name,
+            index=k,
+            op_type=node.op_type,
+            domain=node.domain,
+            path=list(path),
+            outputs=list(node.output),
+            compute_dtype=_data_dtype(node, infos),
+        )
+        if cost is None:
+            rec.status = "uncounted"
+            return rec
+        rec.macs, rec.flops = cost.macs, cost.flops
+        rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
+        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        if unresolved or cost.lower_bound:
+            rec.status = "unresolved"
+        entry = rules.lookup(node.domain, node.op_type)
+        if entry is not None and entry.kind == "view":
+            return rec
+        sizes = []
+        for names in (dict.fromkeys(n for n in node.input if n), dict.fromkeys(node.output)):
+            total = 0
+            for n in names:
+                t = infos.get(n)
+                if t is None or not t.sized:
+                    rec.status = "unresolved"  # inner sizes: listed here, not in the totals
+                    continue
+                total += t.nbytes()
+            sizes.append(total)
+        rec.bytes_read, rec.bytes_written = sizes
+        return rec
+
+    def _bytes(self, names: dict[str, None], node: str, rec: NodeCost) -> int:
+        total = 0
+        for n in names:
+            t = self.info(n)
+            if t is None or not t.sized:
+                if rec.status == "counted":
+                    rec.status = "unresolved"
+                self.unresolved.append(UnresolvedItem(n, node, self.reason(n, "size not static")))
+                continue
+            total += t.nbytes()
+        return total
+
+
+def _data_dtype(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> str:
+    for n in (*node.input, *node.output):
+        t = infos.get(n)
+        if t is not None and t.elem_type:
+            return t.dtype
+    return "undefined"
+
+
+def _shape_list(t: TensorInfo | None) -> list | None:
+    return None if t is None or t.shape is None else list(t.shape)
+
+
+def _summary(infos: dict[str, TensorInfo], name: str) -> TensorSummary:
+    t = infos.get(name)
+    return TensorSummary(name, t.dtype if t else "undefined", _shape_list(t))
+
+
+def _memory_plan(
+    g: Graph, consts: Constants, infos: dict[str, TensorInfo], nodes: list[NodeCost]
+) -> tuple[MemoryPlan, memory.Liveness]:
+    steps: list[memory.Step] = []
+    names: list[str] = []
+    for i, rec in zip(g.order, nodes, strict=True):
+        if rec.status == "constant":
+            continue
+        ins = [t for t in g.inputs[i] if t not in consts.constant]
+        outs = list(g.nodes[i].output)
+        if rec.kind == "view":  # a view's extra outputs (Dropout's mask) exist only if read
+            outs = outs[:1] + [o for o in outs[1:] if o in g.consumers or o in g.graph_outputs]
+        steps.append(memory.Step(rec.name, rec.kind, ins, outs))
+        names.append(rec.name)
+    inputs = [t for t in g.graph_inputs if t not in consts.constant]
+    outputs = [t for t in g.graph_outputs if t not in consts.constant]
+    file_order = list(range(len(steps)))
+    live = memory.simulate(file_order, steps, infos, inputs, outputs)
+    position = {rec.name: k for k, rec in enumerate(nodes)}
+    plan = MemoryPlan(
+        schedule="file",
+        peak_step=live.peak_position,
+        peak_node=names[live.peak_position] if live.peak_position is not None and names else None,
+        peak_elements=live.peak_elements,
+        peak_bytes=live.peak_bytes,
+        best_peak_elements=live.peak_elements,
+        best_peak_bytes=live.peak_bytes,
+        best_peak_node=None,
+        best_schedule="file",
+        step_nodes=[position[n] for n in names],
+        live_bytes=live.live_bytes,
+    )
+    plan.best_peak_node = plan.peak_node
+    if steps:
+        order = memory.greedy_order(steps, infos, outputs)
+        # the same order (a chain, say) has the same peak: no second simulation
+        best = (
+            memory.simulate(order, steps, infos, inputs, outputs) if order != file_order else live
+        )
+        if best.peak_bytes < live.peak_bytes:
+            plan.best_peak_elements = best.peak_elements
+            plan.best_peak_bytes = best.peak_bytes
+            pos = best.peak_position
+            plan.best_peak_node = names[order[pos]] if pos is not None else None
+            plan.best_schedule = "greedy"
+            plan.best_order = list(order)
+            plan.best_live_bytes = best.live_bytes
+            plan.best_peak_step = pos
+    return plan, live
+
+
+def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> None:
+    """Give each weight to the first node (in schedule order) that reads it, so that per-node and
+    per-module parameter counts sum to the total. A weight no node reads (a constant that is
+    only a graph output) goes to the node that makes it, when one does."""
+    done: set[str] = set()
+    by_index = {rec.index: rec for rec in nodes}
+
+    def give(rec: NodeCost, t: str) -> None:
+        w = consts.params[t]
+        rec.params += w.elements or 0
+        rec.weight_bytes += w.nbytes
+        done.add(t)
+
+    for rec in nodes:
+        for t in g.inputs[rec.index]:
+            if t in consts.params and t not in done:
+                give(rec, t)
+    for t in consts.params:
+        p = g.producer.get(t)
+        if t not in done and p is not None and p in by_index:
+            give(by_index[p], t)
+
+
+def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
+    by: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for w in consts.params.values():
+        by[w.dtype][0] += w.elements or 0
+        by[w.dtype][1] += w.nbytes
+    return [DtypeSize(k, v[0], v[1]) for k, v in sorted(by.items(), key=lambda kv: -kv[1][1])]
+
+
+def _op_types(nodes: list[NodeCost]) -> list[OpTypeCost]:
+    agg: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for n in nodes:
+        if n.status == "constant":
+            continue
+        a = agg[(n.domain, n.op_type)]
+        a[0] += 1
+        a[1] += n.macs
+        a[2] += n.flops
+        a[3] += n.memory_traffic_bytes
+    total_macs = sum(a[1] for a in agg.values()) or 1
+    total_flops = sum(a[2] for a in agg.values()) or 1
+    rows = [
+        OpTypeCost(op, dom, a[0], a[1], a[2], a[3], a[1] / total_macs, a[2] / total_flops)
+        for (dom, op), a in agg.items()
+    ]
+    rows.sort(key=lambda r: (-r.flops, -r.memory_traffic_bytes, r.op_type))
+    return rows
+
+
+def _fill_totals(
+    report: Report, consts: Constants, live: memory.Liveness, g: Graph, coster: _Coster
+) -> None:
+    t = report.totals
+    for n in report.nodes:
+        t.macs += n.macs
+        t.flops += n.flops
+        t.memory_traffic_bytes += n.memory_traffic_bytes
+    t.params = sum(w.elements or 0 for w in consts.params.values())
+    t.weight_bytes = sum(w.nbytes for w in consts.params.values())
+    t.constants = sum(w.elements or 0 for w in consts.helpers.values())
+    t.activations_total, t.activations_total_bytes = (
+        live.total_elements,
+        live.total_bytes,
+    )
+    t.activations_peak = report.memory.peak_elements
+    t.activations_peak_bytes = report.memory.peak_bytes
+    t.peak_memory_bytes = t.weight_bytes + t.activations_peak_bytes
+    t.nodes = len(report.nodes)
+    t.uncounted_nodes = sum(u.count for u in report.uncounted)
+    t.unresolved_nodes = len({u.node for u in report.unresolved})
+    unknown_params = [w.name for w in consts.params.values() if w.elements is None]
+    for name in unknown_params:
+        report.unresolved.append(UnresolvedItem(name, "(weight)", "weight shape not static"))
+    listed = {u.tensor for u in report.unresolved}  # a set: a list scan is quadratic
+    for name in live.unknown:
+        producer = g.producer.get(name)
+        node = g.names[producer] if producer is not None else "(graph input)"
+        if name not in listed:
+            listed.add(name)
+            why = coster.reason(name, "activation size not static")
+            report.unresolved.append(UnresolvedItem(name, node, why))
+    t.lower_bound = bool(t.uncounted_nodes or report.unresolved)
+    if t.lower_bound:
+        t.status = "lower_bound"
+        if t.uncounted_nodes:
+            t.status_reasons.append(f"{t.uncounted_nodes} node(s) of op types without a rule")
+        if report.unresolved:
+            t.status_reasons.append(f"{len(report.unresolved)} size(s) not worked out")
+    if coster.estimates:
+        if not t.lower_bound:
+            t.status = "estimate"
+        t.status_reasons.extend(f"If {e}" for e in coster.estimates)
+
+
+def _duplicates(
+    graph: onnx.GraphProto, consts: Constants, digests: dict[str, bytes]
+) -> list[Duplicate]:
+    """Parameters stored twice with identical contents (optimum writes a tied embedding twice).
+
+    Only what the file holds is compared, by a digest the loader took before it dropped the
+    payloads; weights in external files are never read, so never compared.
+    """
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for t in graph.initializer:
+        if t.name in consts.params and t.name in digests:
+            groups[(digests[t.name], t.data_type, tuple(t.dims))].append(t.name)
+    out = []
+    for names in groups.values():
+        if len(names) > 1:
+            w = consts.params[names[0]]
+            out.append(Duplicate(sorted(names), w.elements or 0, w.dtype))
+    return sorted(out, key=lambda d: -d.params)
+
+
+def _enforce_strict(report: Report) -> None:
+    problems = []
+    if report.uncounted:
+        ops = ", ".join(f"{u.op_type} x{u.count}" for u in report.uncounted)
+        problems.append(f"uncounted ops: {ops}")
+    if report.unresolved:
+        first = report.unresolved[0]
+        problems.append(
+            f"{len(report.unresolved)} unresolved size(s), first: {first.tensor!r} at {first.node!r} "
+            f"({first.reason})"
+        )
+    problems.extend(report.warnings)
+    if problems:
+        raise UncountedError("--strict: " + "; ".join(problems))
+
+
+def _model_meta(model: onnx.ModelProto, loaded) -> dict:
+    return {
+        "path": str(loaded.path) if loaded.path else None,
+        "file_bytes": loaded.file_bytes,
+        "graph_name": model.graph.name,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+        "ir_version": model.ir_version,
+        "opsets": {(imp.domain or "ai.onnx"): imp.version for imp in model.opset_import},
+        "external_data": list(loaded.external_data),
+        "missing_external_data": list(loaded.missing_external),
+    }
+
+
+__all__ = ["analyze"]

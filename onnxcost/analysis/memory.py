@@ -1,0 +1,196 @@
+"""Activation memory by buffer liveness along a schedule, and a cheap search for a better order.
+
+A buffer is a graph input or a node output that needs its own memory. A view's output aliases its
+input's buffer; an elementwise node writes in place into an input buffer whose last use it is,
+when shapes and dtypes match. A buffer is live from the step that makes it through its last reader;
+graph outputs stay live to the end.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from onnxcost.rules.registry import TensorInfo
+
+GREEDY_WINDOW = 16  # ready nodes the greedy scheduler weighs at each step (earliest in file order)
+
+
+@dataclass
+class Step:
+    name: str
+    kind: str  # view | elementwise | compute
+    inputs: list[str]  # activation tensors read (constants excluded)
+    outputs: list[str]
+
+
+@dataclass
+class Liveness:
+    total_elements: int = 0
+    total_bytes: int = 0
+    peak_elements: int = 0
+    peak_bytes: int = 0
+    peak_position: int | None = None  # index into the order, at the byte peak
+    unknown: list[str] = field(default_factory=list)  # buffers whose size is not static
+    live_bytes: list[int] = field(default_factory=list)  # bytes live at each position of the order
+
+
+def _size(info: TensorInfo | None) -> tuple[int, int] | None:
+    if info is None or not info.sized:
+        return None
+    return info.numel(), info.nbytes()
+
+
+def simulate(
+    order: list[int],
+    steps: list[Step],
+    infos: dict[str, TensorInfo],
+    graph_inputs: list[str],
+    graph_outputs: list[str],
+) -> Liveness:
+    n = len(order)
+    end_of_run = n  # graph outputs live past the last step
+    last_use: dict[str, int] = {}
+    for pos, s in enumerate(order):
+        for t in steps[s].inputs:
+            last_use[t] = pos
+    for t in graph_outputs:
+        last_use[t] = end_of_run
+
+    sizes: list[tuple[int, int]] = []  # per buffer (elements, bytes)
+    spans: list[list[int]] = []  # per buffer [start, end]
+    buf_of: dict[str, int] = {}
+    result = Liveness()
+
+    def new_buffer(t: str, start: int) -> None:
+        size = _size(infos.get(t))
+        if size is None:
+            result.unknown.append(t)
+            size = (0, 0)
+        buf_of[t] = len(sizes)
+        sizes.append(size)
+        spans.append([start, max(start, last_use.get(t, start))])
+
+    for t in graph_inputs:
+        if t in last_use:
+            new_buffer(t, 0)
+
+    for pos, s in enumerate(order):
+        step = steps[s]
+        taken: set[int] = set()
+        for k, out in enumerate(step.outputs):
+            if not out:
+                continue
+            b = None
+            if step.kind == "view" and k == 0 and step.inputs and step.inputs[0] in buf_of:
+                b = buf_of[step.inputs[0]]
+            elif step.kind == "elementwise":
+                b = _inplace_candidate(step, out, pos, buf_of, spans, taken, infos)
+            if b is None:
+                new_buffer(out, pos)
+                continue
+            taken.add(b)
+            buf_of[out] = b
+            spans[b][1] = max(spans[b][1], last_use.get(out, pos))
+
+    delta_el = [0] * (n + 2)
+    delta_b = [0] * (n + 2)
+    for (el, nb), (start, end) in zip(sizes, spans, strict=True):
+        result.total_elements += el
+        result.total_bytes += nb
+        delta_el[start] += el
+        delta_el[end + 1] -= el
+        delta_b[start] += nb
+        delta_b[end + 1] -= nb
+    live_el = live_b = 0
+    for pos in range(n + 1):
+        live_el += delta_el[pos]
+        live_b += delta_b[pos]
+        if pos < n:  # past the last step only graph outputs stay, all live at step n-1 too
+            result.live_bytes.append(live_b)
+        result.peak_elements = max(result.peak_elements, live_el)
+        if live_b > result.peak_bytes:
+            result.peak_bytes = live_b
+            result.peak_position = min(pos, n - 1) if n else None
+    return result
+
+
+def _inplace_candidate(
+    step: Step,
+    out: str,
+    pos: int,
+    buf_of: dict[str, int],
+    spans: list[list[int]],
+    taken: set[int],
+    infos: dict[str, TensorInfo],
+) -> int | None:
+    o = infos.get(out)
+    if o is None or not o.static:
+        return None
+    for t in step.inputs:
+        b = buf_of.get(t)
+        if b is None or b in taken or spans[b][1] != pos:
+            continue
+        i = infos.get(t)
+        if i is not None and i.static and i.shape == o.shape and i.elem_type == o.elem_type:
+            return b
+    return None
+
+
+def greedy_order(
+    steps: list[Step], infos: dict[str, TensorInfo], graph_outputs: list[str]
+) -> list[int]:
+    """List scheduling: among the earliest ready nodes, run the one that grows memory least."""
+    producer: dict[str, int] = {}
+    for s, step in enumerate(steps):
+        for t in step.outputs:
+            if t:
+                producer[t] = s
+    readers: dict[str, int] = {}
+    # lists, not sets: 250,000 empty sets cost more than the rest of the schedule; steps are
+    # visited in order, so a repeat of s is always the last entry
+    succs: list[list[int]] = [[] for _ in steps]
+    indeg = [0] * len(steps)
+    for s, step in enumerate(steps):
+        for t in set(step.inputs):
+            readers[t] = readers.get(t, 0) + 1
+            p = producer.get(t)
+            if p is not None and (not succs[p] or succs[p][-1] != s):
+                succs[p].append(s)
+                indeg[s] += 1
+    keep = set(graph_outputs)
+    sizes: dict[str, int] = {}
+
+    def nbytes(t: str) -> int:
+        if t not in sizes:
+            size = _size(infos.get(t))
+            sizes[t] = size[1] if size else 0
+        return sizes[t]
+
+    def delta(s: int) -> int:
+        step = steps[s]
+        grow = sum(
+            nbytes(t)
+            for k, t in enumerate(step.outputs)
+            if t and not (step.kind == "view" and k == 0)
+        )
+        free = sum(nbytes(t) for t in set(step.inputs) if readers.get(t) == 1 and t not in keep)
+        return grow - free
+
+    ready = [s for s in range(len(steps)) if indeg[s] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
+        best = min(window, key=lambda s: (delta(s), s))
+        for s in window:
+            if s != best:
+                heapq.heappush(ready, s)
+        order.append(best)
+        for t in set(steps[best].inputs):
+            readers[t] -= 1
+        for nxt in succs[best]:
+            indeg[nxt] -= 1
+            if indeg[nxt] == 0:
+                heapq.heappush(ready, nxt)
+    return order

@@ -1,0 +1,137 @@
+"""Which tensors are weights: parameters, helper constants, and constant-folded nodes.
+
+A tensor is constant when it is stored (initializer, Constant node) or computed only from constants.
+Among constants, a *parameter* is a source of weight data: not a small helper (integer/bool of rank
+<= 1, or any scalar) and not derived from another parameter (Transpose(W), DequantizeLinear(Wq) are
+views of weights already counted). So weights built by ConstantOfShape(constant shape) count once,
+and a weight tied between several nodes counts once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import onnx
+
+from onnxcost import dtypes
+from onnxcost.model.graph import Graph, subgraph_attrs
+from onnxcost.model.loader import iter_graphs
+from onnxcost.rules.registry import TensorInfo
+
+# Ops whose output changes from run to run: never constant-folded.
+NONDETERMINISTIC = {
+    "RandomNormal",
+    "RandomUniform",
+    "RandomNormalLike",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+}
+
+
+@dataclass
+class Weight:
+    name: str
+    elements: int | None  # None: shape not static
+    bits: int
+    dtype: str
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.elements is None else (self.elements * self.bits + 7) // 8
+
+
+@dataclass
+class Constants:
+    constant: set[str] = field(default_factory=set)  # every tensor known before the run
+    params: dict[str, Weight] = field(default_factory=dict)
+    helpers: dict[str, Weight] = field(default_factory=dict)  # constants that are not parameters
+    folded: set[int] = field(default_factory=set)  # node indices computed from constants only
+    unused: list[str] = field(default_factory=list)  # initializers nothing reads
+
+
+def is_helper(info: TensorInfo) -> bool:
+    if info.shape is None:
+        return False
+    if len(info.shape) == 0:
+        return True
+    kind = dtypes.name(info.elem_type)
+    return len(info.shape) <= 1 and (kind.startswith(("int", "uint")) or kind == "bool")
+
+
+# Maps an initializer name to (logical elements, bits per element, dtype label) for packed weights
+# (e.g. 4-bit MatMulNBits blobs stored as uint8).
+PackedOverride = Callable[[onnx.ModelProto], dict[str, tuple[int, int, str]]]
+
+
+def classify(
+    g: Graph,
+    graph: onnx.GraphProto,
+    infos: Mapping[str, TensorInfo],
+    packed: dict[str, tuple[int, int, str]] | None = None,
+    sub_infos: Mapping[str, TensorInfo] | None = None,
+) -> Constants:
+    """`infos` are the top-level graph's tensors; `sub_infos` those of its subgraphs."""
+    packed = packed or {}
+    c = Constants()
+    derived: set[str] = set()  # constants computed from a parameter
+
+    def add_source(name: str) -> None:
+        c.constant.add(name)
+        info = infos.get(name) or TensorInfo(name, 0, None)
+        if name in packed:
+            elements, bits, label = packed[name]
+            c.params[name] = Weight(name, elements, bits, label)
+            return
+        w = Weight(
+            name,
+            info.numel() if info.static else None,
+            dtypes.bits(info.elem_type),
+            dtypes.name(info.elem_type),
+        )
+        (c.helpers if is_helper(info) else c.params)[name] = w
+
+    for name in g.initializers:
+        if name in g.consumers or name in g.graph_outputs:
+            add_source(name)
+        else:
+            c.constant.add(name)
+            c.unused.append(name)
+
+    for i in g.order:
+        node = g.nodes[i]
+        outs = [o for o in node.output if o]
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+            for o in outs:
+                add_source(o)
+            c.folded.add(i)
+            continue
+        ins = g.inputs[i]
+        if (
+            not ins
+            or node.op_type in NONDETERMINISTIC
+            or subgraph_attrs(node)
+            or not all(n in c.constant for n in ins)
+        ):
+            continue
+        c.folded.add(i)
+        from_param = any(n in c.params or n in derived for n in ins)
+        for o in outs:
+            if from_param:
+                c.constant.add(o)
+                derived.add(o)
+            else:
+                add_source(o)
+
+    # Weights stored inside subgraphs (If branches, Loop bodies) count too.
+    infos = sub_infos or infos
+    for sub in iter_graphs(graph):
+        if sub is graph:
+            continue
+        for t in sub.initializer:
+            add_source(t.name)
+        for node in sub.node:
+            if node.op_type == "Constant" and node.output:
+                add_source(node.output[0])
+    return c

@@ -1,0 +1,172 @@
+"""Command-line plumbing shared by every command: `--dim`, `--input-shape`, and the group that
+turns errors into one line and an exit code.
+
+Kept apart from cli.py so the gate commands (cli_gate.py) and the main group can both import
+them without importing each other.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from onnxcost.errors import OnnxCostError, UsageError
+from onnxcost.gate.budget import MAX_DIM
+from onnxcost.report import sanitize
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SHAPE_SEP = re.compile(r"[x,]")
+
+
+def _split_pair(text: str, option: str, example: str) -> tuple[str, str]:
+    # rpartition: tensor names may themselves contain '=' or ':' (e.g. TF's 'input:0').
+    name, eq, value = text.rpartition("=")
+    name, value = name.strip(), value.strip()
+    if not eq or not name or not value:
+        raise UsageError(f"{option} {text!r}: expected NAME=VALUE, e.g. {example}")
+    return name, value
+
+
+def _size(text: str, what: str) -> int:
+    try:
+        n = int(text.replace("_", ""))
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not an integer") from None
+    if n < 0:
+        raise UsageError(f"{what}: {n} is negative")  # 0 is valid: an empty KV cache, say
+    if n > MAX_DIM:
+        raise UsageError(f"{what}: {n} is past the largest ONNX dim (2**63-1)")
+    return n
+
+
+def parse_dim_values(values: Iterable[str]) -> dict[str, list[int]]:
+    """['batch=1,8,64', 'seq=128'] -> {'batch': [1, 8, 64], 'seq': [128]} (one dim per --dim)."""
+    dims: dict[str, list[int]] = {}
+    for value in values:
+        name, text = _split_pair(value, "--dim", "batch=1")
+        sizes = [_size(v.strip(), f"--dim {name}") for v in text.split(",")]
+        if dims.get(name, sizes) != sizes:
+            raise UsageError(f"--dim {name} given twice ({dims[name]} and {sizes})")
+        dims[name] = sizes
+    return dims
+
+
+def parse_dims(values: Iterable[str]) -> dict[str, int]:
+    """['batch=1', 'seq=128'] -> {'batch': 1, 'seq': 128}; a list of values is refused."""
+    dims: dict[str, int] = {}
+    for name, sizes in parse_dim_values(values).items():
+        if len(sizes) != 1:
+            raise UsageError(
+                f"--dim {name}: one value expected here (lists like {name}=1,8,64 are for "
+                "`onnxcost analyze`, which then shows how costs scale)"
+            )
+        dims[name] = sizes[0]
+    return dims
+
+
+def parse_input_shapes(values: Iterable[str]) -> dict[str, list[int]]:
+    """['input=1x3x224x224'] -> {'input': [1, 3, 224, 224]}; ',' also separates dims."""
+    shapes: dict[str, list[int]] = {}
+    for value in values:
+        name, text = _split_pair(value, "--input-shape", "input=1x3x224x224")
+        shape = [_size(d.strip(), f"--input-shape {name}") for d in _SHAPE_SEP.split(text)]
+        if shapes.get(name, shape) != shape:
+            raise UsageError(f"--input-shape {name} given twice ({shapes[name]} and {shape})")
+        shapes[name] = shape
+    return shapes
+
+
+def _callback(parse: Callable[[Iterable[str]], Any]) -> Callable[..., Any]:
+    def convert(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+        try:
+            return parse(values)
+        except UsageError as e:
+            # click reports it as a usage error: one line on stderr, exit code 2.
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+
+    return convert
+
+
+def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
+    """Add `--dim NAME=VALUE` and `--input-shape NAME=DIMS`, passed as `dims` and `input_shapes`
+    (dicts, empty when not given). With `scaling=True`, `--dim` takes lists (NAME=1,8,64) and
+    `dims` maps each name to its list of values."""
+
+    def deco(f: F) -> F:
+        f = click.option(
+            "--input-shape",
+            "input_shapes",
+            multiple=True,
+            metavar="NAME=DIMS",
+            callback=_callback(parse_input_shapes),
+            help="Fix a graph input's whole shape, e.g. input=1x3x224x224 (repeatable).",
+        )(f)
+        f = click.option(
+            "--dim",
+            "dims",
+            multiple=True,
+            metavar="NAME=VALUE",
+            callback=_callback(parse_dim_values if scaling else parse_dims),
+            help=(
+                "Bind a symbolic dim by name, e.g. batch=8 (repeatable). A list, batch=1,8,64, "
+                "analyses each value and shows how latency, throughput and memory scale."
+                if scaling
+                else "Bind a symbolic dim by name, e.g. batch=8 (repeatable)."
+            ),
+        )(f)
+        return f
+
+    return deco(f) if f is not None else deco
+
+
+class GuardedGroup(click.Group):
+    """Turns every OnnxCostError into one line on stderr and exit code 2; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Totals are exact integers of any size; with ranks capped at loader.MAX_RANK they stay
+        # within some 25,000 digits, past Python's default limit on printing them (4,300).
+        if hasattr(sys, "set_int_max_str_digits"):
+            sys.set_int_max_str_digits(max(sys.get_int_max_str_digits(), 100_000))
+        try:
+            return super().invoke(ctx)
+        except OnnxCostError as e:
+            # one line, whatever model text the message quotes
+            click.echo(sanitize.text(f"error: {e}"), err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except RecursionError:
+            click.echo("error: model nested too deeply to analyse", err=True)
+            sys.exit(2)
+        except MemoryError:
+            click.echo("error: out of memory while analysing the model", err=True)
+            sys.exit(2)
+        except Exception as e:
+            if os.environ.get("ONNXCOST_DEBUG"):
+                raise
+            click.echo(
+                sanitize.text(
+                    f"internal error: {type(e).__name__}: {e} (a bug in onnxcost: please report "
+                    "it; ONNXCOST_DEBUG=1 shows the traceback)"
+                ),
+                err=True,
+            )
+            sys.exit(3)
+
+
+def write_output(text: str, output: str | None) -> None:
+    """Print, or write to FILE (never beside the model unless the user named that path)."""
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+        return
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None

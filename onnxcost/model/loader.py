@@ -1,0 +1,428 @@
+"""Load a model file safely: parse only, never read external weights, never run anything.
+
+The file is read once (a regular file only: never a FIFO or a device) and parsed as a ModelProto.
+Then, before anything else looks at it:
+- its structure is checked (graph, opsets, nesting depth, declared dims),
+- external-data locations are checked without opening them, and the tensors are turned into plain
+  payload-less tensors, so that no later step (onnx or onnxruntime helpers) can open a file,
+- weight payloads are dropped (only dtype and dims are kept), so memory and shape-inference time grow
+  with the graph, not with the weights. Small tensors keep their values: shape inference needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import onnx
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+
+from onnxcost.errors import ModelError, NodeError
+from onnxcost.model import attrs
+from onnxcost.model.graph import Graph, build, subgraph_attrs
+
+# Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
+SMALL_CONSTANT_ELEMENTS = 1024
+# Deeper If/Loop/Scan nesting is refused. A file cannot get near it anyway (protobuf stops parsing
+# at 100 message levels, about 32 nested subgraphs); this bounds models handed over in memory.
+MAX_SUBGRAPH_DEPTH = 64
+# Higher ranks are refused: no runtime goes near it, and exact element counts of a rank-N tensor of
+# 2**63 dims have 19*N digits (printing an integer costs time quadratic in its digits).
+MAX_RANK = 1024
+_PAYLOAD_FIELDS = (
+    "raw_data",
+    "float_data",
+    "int32_data",
+    "string_data",
+    "int64_data",
+    "double_data",
+    "uint64_data",
+)
+_MAX_BYTES_PER_ELEMENT = 16  # complex128
+_MAX_STRING_BYTES = 64 * 1024  # string constants are never needed for costs
+
+
+@dataclass
+class LoadedModel:
+    model: onnx.ModelProto  # our own copy; weights' payloads stripped
+    path: Path | None
+    file_bytes: int = 0
+    external_data: list[str] = field(default_factory=list)  # locations declared by the model
+    missing_external: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    graph: Graph | None = None  # the validated node DAG of the top-level graph
+    # initializers whose stored bytes equal another's: name -> digest (for the duplicates list)
+    same_contents: dict[str, bytes] = field(default_factory=dict)
+
+
+def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
+    """Parse `model` (a path or a ModelProto, which is copied, never modified)."""
+    if isinstance(model, onnx.ModelProto):
+        proto = onnx.ModelProto()
+        proto.CopyFrom(model)
+        loaded = LoadedModel(proto, None)
+    else:
+        path = Path(model)
+        data = _read(path)
+        loaded = LoadedModel(_parse(data, path), path, file_bytes=len(data))
+        del data
+    _validate_top(loaded.model, loaded.path)
+    _validate_text(loaded.model, loaded.path)
+    _validate_nesting(loaded.model.graph)
+    _validate_nodes(loaded.model)
+    _validate_dims(loaded)
+    # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
+    # value_info, so this DAG (and its node protos) serves the rest of the analysis.
+    loaded.graph = build(loaded.model.graph)
+    _check_external(loaded)
+    loaded.same_contents = _same_contents(loaded.model.graph)
+    _strip_payloads(loaded.model)
+    return loaded
+
+
+# protobuf cannot parse a message over 2 GiB: a bigger "model" is refused before it is read.
+MAX_MODEL_BYTES = 2**31
+
+
+def describe(mode: int) -> str | None:
+    """What a non-regular file is ('a directory', 'a FIFO (named pipe)', ...), None if regular."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file(path: str | os.PathLike[str], limit: int, what: str = "ONNX file") -> bytearray:
+    """The bytes of a regular file of at most `limit` bytes. FIFOs, devices and directories are
+    refused, saying what they are, before any read; so is a file over the limit. The file is read
+    into one buffer of its size (no second copy)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; we refuse it right after.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ModelError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a directory, not an {what}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
+        raise ModelError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        st = os.fstat(fd)
+        kind = describe(st.st_mode)
+        if kind == "a directory":
+            raise ModelError(f"{path}: is a directory, not an {what}")
+        if kind is not None:
+            raise ModelError(f"{path}: is {kind}, not a regular file: refused")
+        if st.st_size == 0:
+            raise ModelError(f"{path}: file is empty")
+        if st.st_size > limit:
+            raise ModelError(
+                f"{path}: {st.st_size} bytes, over the {limit}-byte limit for an {what}: refused"
+            )
+        buf = bytearray(st.st_size)
+        view, got = memoryview(buf), 0
+        while got < len(buf) and (n := os.readv(fd, [view[got:]])):
+            got += n
+    except OSError as e:
+        raise ModelError(f"{path}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if got == 0:
+        raise ModelError(f"{path}: file is empty")
+    del view
+    if got < len(buf):  # shrank while we read
+        del buf[got:]
+    return buf
+
+
+def _read(path: Path) -> bytearray:
+    """The bytes of a model file (see read_file)."""
+    return read_file(path, MAX_MODEL_BYTES)
+
+
+def _parse(data: bytearray, path: Path) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        text = str(e)
+        if "MaxDepth" in text or "recursion" in text.lower():
+            raise ModelError(
+                f"{path}: not a usable ONNX model: messages nested deeper than protobuf's limit "
+                "of 100 levels (subgraphs or types nested too deeply)"
+            ) from None
+        raise ModelError(f"{path}: not an ONNX model (protobuf parse failed: {text})") from None
+    return proto
+
+
+def _unknown_fields(proto: onnx.ModelProto) -> list[int]:
+    try:
+        from google.protobuf import unknown_fields
+    except ImportError:  # older protobuf: no hint then
+        return []
+    try:
+        return sorted({f.field_number for f in unknown_fields.UnknownFieldSet(proto)})
+    except Exception:
+        return []
+
+
+def _validate_top(proto: onnx.ModelProto, path: Path | None) -> None:
+    where = str(path) if path else "model"
+    if not proto.HasField("graph"):
+        unknown = _unknown_fields(proto)
+        hint = (
+            f"; it has fields ModelProto does not define ({', '.join(map(str, unknown[:8]))}): "
+            "another protobuf message, such as a GraphProto or TensorProto?"
+            if unknown
+            else ""
+        )
+        raise ModelError(f"{where}: not an ONNX model (no graph{hint})")
+    if not proto.opset_import:
+        raise ModelError(f"{where}: model declares no opset_import")
+    if not proto.graph.node and not proto.graph.output:
+        raise ModelError(f"{where}: graph is empty (no nodes, no outputs)")
+
+
+def _validate_text(proto: onnx.ModelProto, path: Path | None) -> None:
+    """Every string field must be UTF-8 text. Protobuf hands back invalid UTF-8 as bytes, which
+    would surface later as confusing type errors (names sorted, printed, written as JSON)."""
+    stack: list[Message] = [proto]
+    while stack:
+        msg = stack.pop()
+        for fd, value in msg.ListFields():
+            if fd.type == FieldDescriptor.TYPE_MESSAGE:
+                if _is_repeated(fd):
+                    stack.extend(value)
+                else:
+                    stack.append(value)
+            elif fd.type == FieldDescriptor.TYPE_STRING:
+                for text in value if _is_repeated(fd) else (value,):
+                    if not isinstance(text, str):
+                        owner = getattr(msg, "name", "")
+                        raise ModelError(
+                            f"{path or 'model'}: {msg.DESCRIPTOR.name}"
+                            + (f" {owner!r}" if isinstance(owner, str) and owner else "")
+                            + f": field {fd.name!r} is not valid UTF-8 ({bytes(text)[:40]!r})"
+                        )
+
+
+def _is_repeated(fd: FieldDescriptor) -> bool:
+    # protobuf >= 5 has is_repeated; older versions only the label
+    flag = getattr(fd, "is_repeated", None)
+    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
+
+
+def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    """The graph and every nested subgraph, iteratively (no recursion limit on deep nesting)."""
+    graph_types = (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        yield g
+        for node in g.node:  # hot on large graphs: most nodes have no graph attribute
+            for attr in node.attribute:
+                if attr.type in graph_types:
+                    stack.extend(subgraph_attrs(node))
+                    break
+
+
+def _validate_nesting(graph: onnx.GraphProto) -> None:
+    """Refuse subgraphs nested deeper than MAX_SUBGRAPH_DEPTH (costing them recurses)."""
+    stack: list[tuple[onnx.GraphProto, int, str]] = [(graph, 0, "")]
+    while stack:
+        g, depth, top = stack.pop()
+        for k, node in enumerate(g.node):
+            where = top or node.name or f"{node.op_type}_{k}"
+            for sub in subgraph_attrs(node):
+                if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                    raise ModelError(
+                        f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"
+                    )
+                stack.append((sub, depth + 1, where))
+
+
+def _validate_nodes(proto: onnx.ModelProto) -> None:
+    """Every node has an op type, and attributes of the types its op needs (attrs.py), before
+    anything reads them."""
+    opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
+    for g in iter_graphs(proto.graph):
+        for k, node in enumerate(g.node):
+            if not node.op_type:
+                raise ModelError(f"node {node.name or f'#{k}'!r}: no op_type: refused")
+            if not node.attribute:
+                continue
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            bad = attrs.type_error(node, opsets.get(domain, 0))
+            if bad:
+                raise NodeError(
+                    f"node {node.name or f'{node.op_type}_{k}'!r} ({node.op_type}): {bad}"
+                )
+
+
+def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Every stored tensor: initializers and Constant/attribute tensors, in all subgraphs."""
+    for g in iter_graphs(graph):
+        yield from g.initializer
+        for s in g.sparse_initializer:
+            yield s.values
+            yield s.indices
+        for node in g.node:
+            for attr in node.attribute:
+                if attr.type == onnx.AttributeProto.TENSOR:
+                    yield attr.t
+                elif attr.type == onnx.AttributeProto.SPARSE_TENSOR:
+                    yield attr.sparse_tensor.values
+                    yield attr.sparse_tensor.indices
+                elif attr.type == onnx.AttributeProto.TENSORS:
+                    yield from attr.tensors
+
+
+def _validate_dims(loaded: LoadedModel) -> None:
+    """Stored tensors and declared graph inputs must not have negative dims; no rank beyond
+    MAX_RANK anywhere.
+
+    Except -1 on a declared input or type (paddle2onnx and others write it for "unknown"): it
+    becomes an unknown dim, and `--input-shape` can give the input's shape.
+    """
+    graph = loaded.model.graph
+    for t in iter_tensors(graph):
+        if len(t.dims) > MAX_RANK:
+            raise ModelError(f"tensor {t.name!r}: rank {len(t.dims)} (limit {MAX_RANK}): refused")
+        for d in t.dims:
+            if d < 0:
+                raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
+    for g in iter_graphs(graph):
+        n_in = len(g.input)
+        for k, vi in enumerate((*g.input, *g.output, *g.value_info)):
+            tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+            if tt is None:
+                continue
+            check_rank(vi.name, len(tt.shape.dim))
+            for d in tt.shape.dim:
+                if not d.HasField("dim_value") or d.dim_value >= 0:
+                    continue
+                if k < n_in and d.dim_value != -1:
+                    raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
+                if not (k < n_in and g is graph):  # the top graph's inputs: `bind` decides
+                    d.Clear()
+
+
+def check_rank(name: str, rank: int) -> None:
+    if rank > MAX_RANK:
+        raise ModelError(f"tensor {name!r}: rank {rank} (limit {MAX_RANK}): refused")
+
+
+def _bad_location(loc: str) -> str | None:
+    """Why an external-data location is refused, or None. Pure string checks: nothing is opened."""
+    if any(ord(c) < 32 for c in loc):
+        return "contains a control character"
+    if os.path.isabs(loc) or loc.startswith(("/", "\\")) or (len(loc) > 1 and loc[1] == ":"):
+        return "is absolute"
+    if ".." in loc.replace("\\", "/").split("/"):
+        return "contains '..'"
+    return None
+
+
+def _check_external(loaded: LoadedModel) -> None:
+    """Refuse external-data locations that leave the model's folder; never open any of them.
+
+    Each external tensor then becomes a plain tensor with no payload (dims and dtype kept), so
+    nothing downstream (onnx's or onnxruntime's helpers resolve locations against the working
+    directory) can ever read one.
+    """
+    base = loaded.path.parent if loaded.path else None
+    base_real = os.path.realpath(base) if base is not None else None
+    for t in iter_tensors(loaded.model.graph):
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            t.ClearField("external_data")  # ignored by every reader; dropped to be sure
+            continue
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if not loc:
+            raise ModelError(f"tensor {t.name!r}: external data without a location")
+        why = _bad_location(loc)
+        if why:
+            raise ModelError(f"tensor {t.name!r}: external data location {loc!r} {why}: refused")
+        if loc not in loaded.external_data:
+            loaded.external_data.append(loc)
+        if base_real is not None:
+            # realpath resolves symlinks (lstat/readlink) without opening the file.
+            target = os.path.realpath(os.path.join(base_real, loc))
+            if os.path.commonpath([target, base_real]) != base_real:
+                raise ModelError(
+                    f"tensor {t.name!r}: external data location {loc!r} resolves outside the "
+                    "model's folder: refused"
+                )
+            if not os.path.lexists(target) and loc not in loaded.missing_external:
+                loaded.missing_external.append(loc)
+        t.ClearField("external_data")
+        t.data_location = onnx.TensorProto.DEFAULT
+        for f in _PAYLOAD_FIELDS:
+            t.ClearField(f)
+    if loaded.missing_external:
+        loaded.warnings.append(
+            "external data file(s) missing: "
+            + ", ".join(loaded.missing_external)
+            + " (not needed: weights are counted from declared shapes)"
+        )
+
+
+def _elements(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        n *= d
+    return n
+
+
+def _oversized_payload(t: onnx.TensorProto, n: int) -> bool:
+    """More stored data than `n` elements can need: the values cannot be trusted, nor kept."""
+    if len(t.raw_data) > _MAX_BYTES_PER_ELEMENT * max(n, 1):
+        return True
+    repeated = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+    if any(len(getattr(t, f)) > 2 * max(n, 1) for f in repeated):  # complex: 2 values each
+        return True
+    return len(t.string_data) > max(n, 1) or sum(map(len, t.string_data)) > _MAX_STRING_BYTES
+
+
+def _same_contents(graph: onnx.GraphProto) -> dict[str, bytes]:
+    """Digests of the initializers whose bytes may equal another's, before payloads are dropped.
+
+    Cheap first: only tensors of equal dtype, dims and first and last bytes are hashed in full,
+    so distinct weights (nearly all) cost a slice each.
+    """
+    import hashlib
+
+    groups: dict[tuple, list[onnx.TensorProto]] = {}
+    for t in graph.initializer:
+        raw = t.raw_data
+        if not raw:
+            continue  # external, or stored in typed fields (small exports): not compared
+        key = (t.data_type, tuple(t.dims), len(raw), raw[:64], raw[-64:])
+        groups.setdefault(key, []).append(t)
+    out: dict[str, bytes] = {}
+    for ts in groups.values():
+        if len(ts) < 2:
+            continue
+        for t in ts:
+            out[t.name] = hashlib.blake2b(t.raw_data, digest_size=16).digest()
+    return out
+
+
+def _strip_payloads(proto: onnx.ModelProto) -> None:
+    """Drop weight bytes we will never need; keep small constants' values for shape inference."""
+    for t in iter_tensors(proto.graph):
+        n = _elements(t)
+        if n <= SMALL_CONSTANT_ELEMENTS and not _oversized_payload(t, n):
+            continue
+        for f in _PAYLOAD_FIELDS:
+            t.ClearField(f)
