@@ -41,6 +41,8 @@ from onnxcost.rules.registry import Dim, TensorInfo
 Scope = tuple[tuple[int, str], ...]
 TOP: Scope = ()
 
+_MISSING = object()
+
 # Ranks above this are refused as shapes (no real model comes near; a hostile file can ask).
 MAX_RANK = SMALL_CONSTANT_ELEMENTS
 
@@ -81,6 +83,8 @@ class Shapes:
 
     def infos(self, scope: Scope = TOP) -> Mapping[str, TensorInfo]:
         """Names visible in `scope`: its own, then each enclosing scope's."""
+        if not scope:
+            return self.scopes.get(TOP, {})
         return _Chain([self.scopes.get(scope[:k], {}) for k in range(len(scope), -1, -1)])
 
     def every_scope(self) -> dict[str, TensorInfo]:
@@ -168,6 +172,8 @@ class _Walk:
         self.rules = rules
         self.result = Shapes({}, {})
         self.functions = irm.functions
+        self._dims: dict[str, Dim] = {}  # a symbolic dim's text -> what the report shows
+        self._fns: dict[tuple[str, str], tuple] = {}  # (domain, op) -> (our rule, library's)
         self.user_dims = {
             a
             for v in irm.graph.inputs
@@ -256,9 +262,6 @@ class _Walk:
             elif attr.type == ir.AttributeType.GRAPHS:
                 for j, g in enumerate(attr.as_graphs()):
                     self.graph(g, (*scope, (k, f"{name}[{j}]")))
-        for inp in node.inputs:
-            if inp is not None:
-                self.ctx.name_anonymous_dims(inp)
         reason = _too_long_shape_input(node) or self._infer(node, domain)
         self._fold(node)
         reason = self._guard(node) or reason
@@ -292,18 +295,20 @@ class _Walk:
             self.ctx.set_symbolic_value(out, [int(x) for x in val.reshape(-1)])
 
     def _has_any_rule(self, node: ir.Node) -> bool:
-        domain = node.domain or ""
-        return (domain, node.op_type) in self.rules or registry.get(
-            domain, node.op_type, version=self.ctx.get_opset_version(domain)
-        ) is not None
+        return any(self._fns.get((node.domain or "", node.op_type), ()))
 
     def _infer(self, node: ir.Node, domain: str) -> str | None:
         """Run the first shape function that applies; the reason it failed, or None."""
         reason: str | None = None
         version = self.ctx.get_opset_version(domain)
-        ours = self.rules.get((domain, node.op_type))
-        theirs = registry.get(domain, node.op_type, version=version)
-        for fn in (ours, theirs):
+        fns = self._fns.get((domain, node.op_type))
+        if fns is None:
+            fns = (
+                self.rules.get((domain, node.op_type)),
+                registry.get(domain, node.op_type, version=version),
+            )
+            self._fns[(domain, node.op_type)] = fns
+        for fn in fns:
             if fn is None:
                 continue
             try:
@@ -484,11 +489,13 @@ class _Walk:
         text = d.value
         if text is None:
             return None
-        if self.ctx.is_generated_symbol(text):
-            return None  # the engine's own placeholder: unknown
-        if any(self.ctx.is_generated_symbol(s) for s in _symbols(text)):
-            return None
-        return text
+        known = self._dims.get(text, _MISSING)
+        if known is _MISSING:
+            # the engine's own placeholders (alone or in an expression) are unknown dims
+            generated = self.ctx.is_generated_symbol
+            known = None if any(generated(s) for s in (text, *_symbols(text))) else text
+            self._dims[text] = known
+        return known  # type: ignore[return-value]
 
     def known_value(self, v: ir.Value) -> np.ndarray | None:
         sym = self.ctx._symbolic_values.get(v)

@@ -342,6 +342,7 @@ def _check_external(loaded: LoadedModel) -> None:
     """
     base = loaded.path.parent if loaded.path else None
     base_real = os.path.realpath(base) if base is not None else None
+    checked: set[str] = set()  # each distinct location is checked once (a realpath each)
     for t in iter_tensors(loaded.model.graph):
         if t.data_location != onnx.TensorProto.EXTERNAL:
             t.ClearField("external_data")  # ignored by every reader; dropped to be sure
@@ -350,11 +351,14 @@ def _check_external(loaded: LoadedModel) -> None:
         loc = info.get("location", "")
         if not loc:
             raise ModelError(f"tensor {t.name!r}: external data without a location")
+        if loc in checked:
+            _drop_payload(t)
+            continue
+        checked.add(loc)
         why = _bad_location(loc)
         if why:
             raise ModelError(f"tensor {t.name!r}: external data location {loc!r} {why}: refused")
-        if loc not in loaded.external_data:
-            loaded.external_data.append(loc)
+        loaded.external_data.append(loc)
         if base_real is not None:
             # realpath resolves symlinks (lstat/readlink) without opening the file.
             target = os.path.realpath(os.path.join(base_real, loc))
@@ -363,18 +367,23 @@ def _check_external(loaded: LoadedModel) -> None:
                     f"tensor {t.name!r}: external data location {loc!r} resolves outside the "
                     "model's folder: refused"
                 )
-            if not os.path.lexists(target) and loc not in loaded.missing_external:
+            if not os.path.lexists(target):
                 loaded.missing_external.append(loc)
-        t.ClearField("external_data")
-        t.data_location = onnx.TensorProto.DEFAULT
-        for f in _PAYLOAD_FIELDS:
-            t.ClearField(f)
+        _drop_payload(t)
     if loaded.missing_external:
         loaded.warnings.append(
             "external data file(s) missing: "
             + ", ".join(loaded.missing_external)
             + " (not needed: weights are counted from declared shapes)"
         )
+
+
+def _drop_payload(t: onnx.TensorProto) -> None:
+    """An external tensor becomes a plain one with no data: nothing can resolve its file."""
+    t.ClearField("external_data")
+    t.data_location = onnx.TensorProto.DEFAULT
+    for f in _PAYLOAD_FIELDS:
+        t.ClearField(f)
 
 
 def _elements(t: onnx.TensorProto) -> int:

@@ -66,9 +66,16 @@ class TensorInfo:
         return self._numel if self.static else prod(self.dims())  # the latter raises Unresolved
 
     def nbytes(self) -> int:
+        return self._nbytes if self.static else self._bytes_of(self.numel())
+
+    @cached_property
+    def _nbytes(self) -> int:
+        return self._bytes_of(self._numel)
+
+    def _bytes_of(self, n: int) -> int:
         if self.item_bits:
-            return (self.numel() * self.item_bits + 7) // 8
-        return dtypes.nbytes(self.numel(), self.elem_type)
+            return (n * self.item_bits + 7) // 8
+        return dtypes.nbytes(n, self.elem_type)
 
     @cached_property
     def _numel(self) -> int:
@@ -226,7 +233,7 @@ def rule(domain: str, *op_types: str, kind: str = "compute") -> Callable[[Rule],
 
 
 def lookup(domain: str, op_type: str) -> RuleEntry | None:
-    return _REGISTRY.get((_norm_domain(domain), op_type))
+    return _REGISTRY.get(("" if domain == "ai.onnx" else domain, op_type))
 
 
 def registered() -> dict[tuple[str, str], RuleEntry]:
