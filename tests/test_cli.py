@@ -137,3 +137,32 @@ def test_help_explains_every_option() -> None:
         "--strict",
     ):
         assert opt in res.output
+
+
+def test_lazy_command_listing_matches_the_commands() -> None:
+    # `onnxcost --help` lists commands without importing them: the one-line help it shows
+    # must be each command's own first line
+    import importlib
+
+    from onnxcost.cli.hw import CALIBRATE
+    from onnxcost.cli.main import COMMANDS
+
+    for target, first_line in [*COMMANDS.values(), CALIBRATE]:
+        module, attr = target.split(":")
+        cmd = getattr(importlib.import_module(module), attr)
+        assert cmd.help.split("\n\n")[0].strip() == first_line, target
+
+
+def test_help_imports_no_analysis() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from onnxcost.cli.main import main\n"
+        "sys.argv = ['onnxcost', 'hw', 'list']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('onnx', 'numpy', 'onnx_ir', 'onnxruntime') if m in sys.modules]\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip() == "[]", out.stderr

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from onnxcost.analysis import roofline
 from onnxcost.errors import UsageError
 from onnxcost.hardware.database import HardwareSpec
 from onnxcost.report.records import Report
+
+if TYPE_CHECKING:
+    import onnx
 
 Analyze = Callable[..., Report]
 

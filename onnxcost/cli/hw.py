@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from onnxcost.cli.options import GuardedGroup
+from onnxcost.cli.options import LazyGroup
 from onnxcost.hardware import database as hardware
 from onnxcost.hardware.database import DTYPE_KEYS, HardwareSpec
-from onnxcost.report.render import table
+from onnxcost.report.table import table
 from onnxcost.units import format_bytes, format_bytes_iec
 
 _FORMATS = ("table", "json")
@@ -18,7 +18,14 @@ _FORMATS = ("table", "json")
 _LIST_PEAKS = (("fp16", "matrix"), ("int8", "matrix"), ("fp32", "vector"))
 
 
-@click.group("hw", cls=GuardedGroup)
+# `hw calibrate` lives with `measure` (both run onnxruntime): imported only when used
+CALIBRATE = (
+    "onnxcost.cli.measure:calibrate",
+    "Measure THIS machine (GEMM per dtype, elementwise, memory bandwidth) and write a spec.",
+)
+
+
+@click.group("hw", cls=LazyGroup, lazy={"calibrate": CALIBRATE})
 def hw() -> None:
     """The hardware database: peak throughput, memory and bandwidth of each device, with sources."""
 

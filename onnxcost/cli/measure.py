@@ -20,7 +20,7 @@ from onnxcost.hardware import calibrate as cal
 from onnxcost.hardware import database as hardware
 from onnxcost.hardware.measure import DEFAULT_RUNS, DEFAULT_WARMUP, Measurement
 from onnxcost.hardware.measure import measure as run_measure
-from onnxcost.report.render import table
+from onnxcost.report.table import table
 from onnxcost.units import format_seconds
 
 _FORMATS = ("table", "json")

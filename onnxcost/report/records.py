@@ -7,9 +7,10 @@ Python ints; floats appear only for times, rates and shares.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from onnxcost.rules.registry import Dim
+if TYPE_CHECKING:
+    from onnxcost.rules.registry import Dim
 
 SCHEMA_VERSION = 2
 

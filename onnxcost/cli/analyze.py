@@ -1,0 +1,157 @@
+"""`onnxcost analyze`: one model's costs, as tables, JSON, CSV, HTML or viewer overlays."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from onnxcost.cli.options import model_options, write_output
+from onnxcost.errors import UsageError
+from onnxcost.report.render import FORMATS
+
+# Formats of one analysis only (not of a --dim list), written for a viewer.
+VIEW_FORMATS = ("html", "netron", "model-explorer")
+
+
+@click.command()
+@click.argument("model", type=click.Path(dir_okay=True, path_type=str))
+@model_options(scaling=True)
+@click.option(
+    "--hw",
+    metavar="DEVICE|FILE",
+    help="Add roofline latency on a device: a name from `onnxcost hw list` (e.g. h100, a100, "
+    "rpi5) or a spec file (.toml/.json/.yaml) of your own.",
+)
+@click.option(
+    "--plot",
+    metavar="FILE",
+    help="With --hw: draw the roofline chart (nodes as points) to FILE.svg or FILE.png "
+    "(needs the plot extra: pip install 'onnxcost[plot]').",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS + VIEW_FORMATS),
+    default="table",
+    show_default=True,
+    help="table and markdown for people; json (the stable contract) and csv (one row per node) "
+    "for machines; html: a self-contained report with charts (needs the html extra: pip install "
+    "'onnxcost[html]'); netron: per-node metrics for Netron (save as MODEL.onnx.metrics.json and "
+    "open it with the model); model-explorer: per-node data JSON for Model Explorer, coloured "
+    "by latency with --hw, else by FLOPs.",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["op-type", "module"]),
+    default="op-type",
+    show_default=True,
+    help="module: also aggregate every figure over the module tree (from node names such as "
+    "/encoder/layer.0/MatMul, or the dynamo exporter's pkg.torch.onnx.name_scopes metadata); "
+    "nodes without a scope go under <op type>. JSON gains a `modules` list.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="With --by module: fold modules deeper than N levels into their ancestor (default: all).",
+)
+@click.option("-o", "--output", metavar="FILE", help="Write the report to FILE instead of stdout.")
+@click.option("--per-node", is_flag=True, help="List every node, not just the top ones.")
+@click.option(
+    "--top",
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many of the costliest nodes to list.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 2) on anything the totals could not count: uncounted ops, unresolved "
+    "shapes, missing external data, any warning.",
+)
+def analyze(
+    model: str,
+    dims: dict[str, list[int]],
+    input_shapes: dict[str, list[int]],
+    hw: str | None,
+    plot: str | None,
+    fmt: str,
+    by: str,
+    depth: int | None,
+    output: str | None,
+    per_node: bool,
+    top: int,
+    strict: bool,
+) -> None:
+    """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
+    from onnxcost.analysis import modules as modules_module
+    from onnxcost.analysis import roofline, scaling
+    from onnxcost.analysis.analyzer import analyze as run_analysis
+    from onnxcost.hardware import database as hardware
+    from onnxcost.report import plot as plot_module
+    from onnxcost.report.render import render_scaling
+
+    spec = hardware.get(hw) if hw else None
+    if depth is not None and by != "module":
+        raise UsageError("--depth folds the module tree: give --by module")
+    if plot and spec is None:
+        raise UsageError("--plot draws the roofline of a device: give one with --hw")
+    fixed = {k: v[0] for k, v in dims.items() if len(v) == 1}
+    lists = {k: v for k, v in dims.items() if len(v) > 1}
+    if lists:
+        if len(lists) > 1:
+            raise UsageError("only one --dim may take a list of values")
+        if spec is None:
+            raise UsageError(
+                "--dim with a list of values shows latency scaling: give a device with --hw"
+            )
+        if plot:
+            raise UsageError("--plot draws one analysis: give --dim a single value")
+        if fmt in VIEW_FORMATS or by == "module":
+            raise UsageError(
+                f"--format {fmt} and --by module show one analysis: give --dim a single value"
+                if fmt in VIEW_FORMATS
+                else "--by module shows one analysis: give --dim a single value"
+            )
+        ((dim, values),) = lists.items()
+        rows = scaling.scale(
+            model,
+            dim,
+            values,
+            spec,
+            run_analysis,
+            dims=fixed,
+            input_shapes=input_shapes,
+            strict=strict,
+        )
+        write_output(render_scaling(dim, spec.name, rows, fmt), output)
+        return
+    report = run_analysis(model, dims=fixed, input_shapes=input_shapes, strict=strict)
+    if spec is not None:
+        roofline.apply(report, spec)
+        if plot:
+            plot_module.roofline_plot(report, spec, plot)
+    if by == "module":
+        report.modules = modules_module.aggregate(report, depth=depth)
+    write_output(_render_any(report, fmt, per_node, top), output)
+
+
+def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
+    from onnxcost.report import overlays
+    from onnxcost.report.render import render
+
+    if fmt == "html":
+        from onnxcost.report.html import render_html  # plotly is imported only for this format
+
+        return render_html(report)
+    if fmt == "netron":
+        data, warnings = overlays.netron_attachment(report)
+    elif fmt == "model-explorer":
+        data, _metric, warnings = overlays.model_explorer_data(report)
+    else:
+        return render(report, fmt, per_node=per_node, top=top)
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+    return json.dumps(data, indent=1) + "\n"
