@@ -130,13 +130,13 @@ def test_constant_value_ints_of_the_wrong_type(tmp_path) -> None:
 
 
 def test_analyze_check_diff_write_nothing_under_home(tmp_path) -> None:
-    """`import onnxruntime` writes a device id and a database under ~/.cache unless told not to
-    (ort_import.py); onnxruntime's symbolic inference runs in each of these."""
+    """`import onnxruntime` writes a device id and a database under ~/.cache: analyze, check
+    and diff never import it (the shape engine is onnxcost's own, on onnx-ir)."""
     home = tmp_path / "home"
     home.mkdir()
     lstm = ROOT / "models" / "lstm.onnx"
     contrib = tmp_path / "contrib.onnx"
-    contrib.write_bytes(bombs.nested_if(3))  # a contrib op: onnxruntime's inference runs
+    contrib.write_bytes(bombs.nested_if(3))  # nested subgraphs and a contrib op
     runs = [
         ("analyze", str(lstm)),
         ("analyze", str(contrib)),
