@@ -280,3 +280,125 @@ def test_torchscript_pad_chain_folds():
     assert got["padded"] == [1, 3, 8 + 3 + 4, 8 + 1 + 2]
     assert got["y"] == [1, 6, 13, 9]
     assert r.totals.macs == 1 * 6 * 13 * 9 * 3 * 3 * 3  # N * C_out * H * W * C_in * k * k
+
+
+# --- 6. ai.onnx.ml ------------------------------------------------------------------------------
+
+
+def test_scaler_linear_classifier_zipmap():
+    """skl2onnx's StandardScaler + LogisticRegression (3 classes, 4 features), N rows."""
+    n, feats, classes = 5, 4, 3
+    nodes = [
+        helper.make_node(
+            "Scaler", ["X"], ["scaled"], domain=ML, offset=[0.5] * feats, scale=[2.0] * feats
+        ),
+        helper.make_node(
+            "LinearClassifier",
+            ["scaled"],
+            ["label", "probabilities"],
+            domain=ML,
+            coefficients=list(RNG.standard_normal(classes * feats)),
+            intercepts=[0.1, 0.2, 0.3],
+            classlabels_ints=[0, 1, 2],
+            multi_class=1,
+            post_transform="SOFTMAX",
+        ),
+        helper.make_node(
+            "ZipMap",
+            ["probabilities"],
+            ["output_probability"],
+            domain=ML,
+            classlabels_int64s=[0, 1, 2],
+        ),  # fmt: skip
+    ]
+    m = model(
+        nodes,
+        [vi("X", ["N", feats])],
+        [vi("label", ["N"], I64), out("output_probability")],
+        opset=15,
+        extra={ML: 1},
+    )
+    m.graph.output[1].CopyFrom(
+        helper.make_value_info(
+            "output_probability",
+            helper.make_sequence_type_proto(
+                helper.make_map_type_proto(I64, helper.make_tensor_type_proto(F, None))
+            ),
+        )
+    )
+    r = onnxcost.analyze(m, dims={"N": n})
+    assert_exact(r)
+    assert shapes(r) == {
+        "scaled": [n, feats],
+        "label": [n],
+        "probabilities": [n, classes],
+        "output_probability": [n, classes],  # N maps of C (label, probability) items
+    }
+    by = {o.name: o for o in r.outputs}
+    assert by["output_probability"].dtype == "seq(map(int64,float))"
+    macs = n * classes * feats  # rows * scores * features
+    assert r.totals.macs == macs
+    softmax = 5  # the post transform per score (rules/misc.py)
+    scaler_flops = 2 * n * feats  # (x - offset) * scale
+    classifier_flops = 2 * macs + n * classes * (1 + softmax + 1)  # intercept, softmax, argmax
+    assert r.totals.flops == scaler_flops + classifier_flops
+    # attribute weights: scaler offset + scale, coefficients + intercepts (fp32); the class
+    # labels name the outputs and are not parameters
+    params = feats + feats + classes * feats + classes
+    assert r.totals.params == params
+    assert [(p.dtype, p.params, p.bytes) for p in r.params_by_dtype] == [
+        ("float32", params, 4 * params)
+    ]
+    scaler, classifier, _ = r.nodes
+    assert (scaler.params, classifier.params) == (2 * feats, classes * feats + classes)
+
+
+def test_tree_ensemble_classifier_and_linear_regressor():
+    """A one-stump TreeEnsembleClassifier (classlabels_int64s) and a LinearRegressor, on the
+    same 4-feature input."""
+    n, feats = 5, 4
+    tree = helper.make_node(
+        "TreeEnsembleClassifier",
+        ["X"],
+        ["label", "probabilities"],
+        domain=ML,
+        classlabels_int64s=[0, 1],
+        nodes_treeids=[0, 0, 0],
+        nodes_nodeids=[0, 1, 2],
+        nodes_featureids=[2, 0, 0],
+        nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"],
+        nodes_values=[0.5, 0.0, 0.0],
+        nodes_truenodeids=[1, 0, 0],
+        nodes_falsenodeids=[2, 0, 0],
+        class_treeids=[0, 0],
+        class_nodeids=[1, 2],
+        class_ids=[0, 0],
+        class_weights=[0.25, 0.75],
+    )
+    reg = helper.make_node(
+        "LinearRegressor", ["X"], ["variable"], domain=ML,
+        coefficients=[1.0, 2.0, 3.0, 4.0], intercepts=[0.5], targets=1,
+    )  # fmt: skip
+    m = model(
+        [tree, reg],
+        [vi("X", ["N", feats])],
+        [out("label"), out("probabilities"), out("variable")],
+        opset=15,
+        extra={ML: 1},
+    )
+    r = onnxcost.analyze(m, dims={"N": n})
+    assert_exact(r)
+    assert shapes(r) == {"label": [n], "probabilities": [n, 2], "variable": [n, 1]}
+    assert {o.name: o.dtype for o in r.outputs}["label"] == "int64"
+    assert r.totals.macs == n * 1 * feats  # the regressor: rows * targets * features
+    # tree, per row: 1 compare (depth 1) + 1 leaf-weight add (2 weights over 2 leaves);
+    # regressor: 2 per MAC + an intercept add per output
+    assert r.totals.flops == n * (1 + 1) + 2 * n * feats + n * 1
+    # tree: thresholds and class weights fp32 (3 + 2); node, tree, feature, child, class ids
+    # int64 (3 * 5 + 2 * 3); the modes are strings (not counted), the labels name outputs
+    tree_fp32, tree_int64 = 3 + 2, 3 * 5 + 2 * 3
+    reg_fp32 = feats + 1
+    assert r.totals.params == tree_fp32 + tree_int64 + reg_fp32
+    assert r.totals.weight_bytes == 4 * (tree_fp32 + reg_fp32) + 8 * tree_int64
+    by = {p.dtype: p.params for p in r.params_by_dtype}
+    assert by == {"float32": tree_fp32 + reg_fp32, "int64": tree_int64}

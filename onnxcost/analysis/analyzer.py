@@ -492,6 +492,9 @@ def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> Non
         for t in g.inputs[rec.index]:
             if t in consts.params and t not in done:
                 give(rec, t)
+    for t, i in consts.attr_owner.items():  # ai.onnx.ml weights: the node holding them
+        if i in by_index:
+            give(by_index[i], t)
     for t in consts.params:
         p = g.producer.get(t)
         if t not in done and p is not None and p in by_index:
