@@ -309,7 +309,7 @@ def test_scaler_linear_classifier_zipmap():
             ["output_probability"],
             domain=ML,
             classlabels_int64s=[0, 1, 2],
-        ),  # fmt: skip
+        ),
     ]
     m = model(
         nodes,
@@ -402,3 +402,154 @@ def test_tree_ensemble_classifier_and_linear_regressor():
     assert r.totals.weight_bytes == 4 * (tree_fp32 + reg_fp32) + 8 * tree_int64
     by = {p.dtype: p.params for p in r.params_by_dtype}
     assert by == {"float32": tree_fp32 + reg_fp32, "int64": tree_int64}
+
+
+# --- 7. quantized contrib ops -------------------------------------------------------------------
+
+
+def _scalar_init(name: str, value, dtype) -> onnx.TensorProto:
+    return init(name, np.array(value, dtype=dtype))
+
+
+def test_qembed_layer_norm_and_qattention():
+    """A dynamic-quantized BERT's first layer: QEmbedLayerNormalization, DynamicQuantizeLinear
+    of its output, QAttention on the uint8 input with int8 weights."""
+    b, s, h, vocab, heads = 2, 8, 32, 100, 4
+    emb_ins = [
+        "input_ids", "segment_ids", "word_q", "pos_q", "seg_q", "gamma_q", "beta_q", "mask",
+        "word_s", "pos_s", "seg_s", "gamma_s", "beta_s",
+        "word_zp", "pos_zp", "seg_zp", "gamma_zp", "beta_zp",
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("QEmbedLayerNormalization", emb_ins, ["emb", "mask_index"], domain=MS),
+        helper.make_node("DynamicQuantizeLinear", ["emb"], ["emb_q", "emb_s", "emb_zp"]),
+        helper.make_node(
+            "QAttention",
+            ["emb_q", "w_qkv", "b_qkv", "emb_s", "w_s", "mask_index", "emb_zp", "w_zp"],
+            ["att"],
+            domain=MS,
+            num_heads=heads,
+        ),
+    ]
+    inits = [
+        init("word_q", RNG.integers(0, 255, (vocab, h), dtype=np.uint8)),
+        init("pos_q", RNG.integers(0, 255, (64, h), dtype=np.uint8)),
+        init("seg_q", RNG.integers(0, 255, (2, h), dtype=np.uint8)),
+        init("gamma_q", RNG.integers(0, 255, (h,), dtype=np.uint8)),
+        init("beta_q", RNG.integers(0, 255, (h,), dtype=np.uint8)),
+        init("w_qkv", RNG.integers(-127, 127, (h, 3 * h), dtype=np.int8)),
+        weight("b_qkv", [3 * h]),
+        _scalar_init("w_s", 0.01, np.float32),
+        _scalar_init("w_zp", 0, np.int8),
+    ]
+    for name in ("word", "pos", "seg", "gamma", "beta"):
+        inits += [_scalar_init(f"{name}_s", 0.02, np.float32), _scalar_init(f"{name}_zp", 128, np.uint8)]  # fmt: skip
+    ins = [vi("input_ids", [b, s], I32), vi("segment_ids", [b, s], I32), vi("mask", [b, s], I32)]
+    m = model(nodes, ins, [out("att")], inits, extra={MS: 1})
+    r = onnxcost.analyze(m)
+    assert_exact(r)
+    assert shapes(r) == {
+        "emb": [b, s, h],
+        "mask_index": [b],
+        "emb_q": [b, s, h],
+        "emb_s": [],
+        "emb_zp": [],
+        "att": [b, s, h],
+    }
+    by = {n.op_type: n for n in r.nodes}
+    n = b * s * h
+    tables = 3  # word, position, segment rows gathered, each dequantized
+    assert by["QEmbedLayerNormalization"].flops == (
+        n * (tables - 1) + LAYERNORM_FLOPS * n + b * s + DEQUANT_FLOPS * (tables * n + 2 * h)
+    )  # 2 adds, LayerNorm, mask -> mask_index, dequantize the rows and gamma, beta
+    proj = b * s * h * 3 * h
+    scores = b * heads * s * s
+    core = 2 * scores * (h // heads)
+    assert by["QAttention"].macs == proj + core
+    assert by["QAttention"].flops == (
+        2 * proj + b * s * 3 * h + b * s * 3 * h + 2 * core + scores * (1 + SOFTMAX_FLOPS + 1)
+    )  # MACs, bias, int32 -> float rescale, scale + softmax + mask add per score
+    assert r.totals.macs == proj + core
+
+
+def test_qlinear_global_average_pool():
+    n, c, hw = 2, 16, 7
+    q = ["x_s", "x_zp", "y_s", "y_zp"]
+    nodes = [
+        helper.make_node("QLinearGlobalAveragePool", ["x", *q], ["y"], domain=MS, channels_last=0)
+    ]
+    inits = [_scalar_init("x_s", 0.1, np.float32), _scalar_init("x_zp", 0, np.uint8)]
+    inits += [_scalar_init("y_s", 0.1, np.float32), _scalar_init("y_zp", 0, np.uint8)]
+    m = model(nodes, [vi("x", [n, c, hw, hw], U8)], [out("y")], inits, extra={MS: 1})
+    r = onnxcost.analyze(m)
+    assert_exact(r)
+    assert shapes(r) == {"y": [n, c, 1, 1]}
+    elems = n * c * hw * hw
+    # dequantize and sum every element, one divide and one quantize per output
+    assert r.totals.flops == DEQUANT_FLOPS * elems + elems + n * c + QUANT_FLOPS * n * c
+
+
+def test_dynamic_quantize_lstm_costs_as_lstm():
+    seq, batch, isize, hidden = 6, 2, 10, 16
+    lstm_ins = ["x", "w", "r", "b"]
+    qin = ["x", "wq", "rq", "b", "", "", "", "", "w_s", "w_zp", "r_s", "r_zp"]
+    q = model(
+        [helper.make_node("DynamicQuantizeLSTM", qin, ["y", "y_h", "y_c"], domain=MS, hidden_size=hidden)],  # fmt: skip
+        [vi("x", [seq, batch, isize])],
+        [out("y"), out("y_h"), out("y_c")],
+        [
+            init("wq", RNG.integers(-127, 127, (1, isize, 4 * hidden), dtype=np.int8)),
+            init("rq", RNG.integers(-127, 127, (1, hidden, 4 * hidden), dtype=np.int8)),
+            weight("b", [1, 8 * hidden]),
+            init("w_s", np.array([0.01], np.float32)),
+            init("w_zp", np.array([0], np.int8)),
+            init("r_s", np.array([0.01], np.float32)),
+            init("r_zp", np.array([0], np.int8)),
+        ],
+        extra={MS: 1},
+    )
+    plain = model(
+        [helper.make_node("LSTM", lstm_ins, ["y", "y_h", "y_c"], hidden_size=hidden)],
+        [vi("x", [seq, batch, isize])],
+        [out("y"), out("y_h"), out("y_c")],
+        [
+            weight("w", [1, 4 * hidden, isize]),
+            weight("r", [1, 4 * hidden, hidden]),
+            weight("b", [1, 8 * hidden]),
+        ],
+    )
+    r, ref = onnxcost.analyze(q), onnxcost.analyze(plain)
+    assert_exact(r)
+    want = {"y": [seq, 1, batch, hidden], "y_h": [1, batch, hidden], "y_c": [1, batch, hidden]}
+    assert shapes(r) == shapes(ref) == want
+    # directions * steps * rows * gates * hidden * (input + hidden)
+    assert r.totals.macs == 1 * seq * batch * 4 * hidden * (isize + hidden)
+    assert (r.totals.macs, r.totals.flops) == (ref.totals.macs, ref.totals.flops)
+    assert r.nodes[0].compute_dtype == "int8"
+
+
+def test_relative_position_bias_lengths_from_shapes():
+    """T5's bias: query and key lengths come from Shape -> Gather of the hidden states."""
+    b, s, buckets, heads = 2, 12, 32, 8
+    nodes = [
+        helper.make_node("Shape", ["hidden"], ["shape"]),
+        const("one", 1),
+        helper.make_node("Gather", ["shape", "one"], ["seq"], axis=0),
+        helper.make_node(
+            "RelativePositionBias",
+            ["table", "seq", "seq"],
+            ["bias"],
+            domain=MS,
+            max_distance=128,
+            is_bidirectional=1,
+        ),
+    ]
+    m = model(
+        nodes, [vi("hidden", [b, s, 64])], [out("bias")], [weight("table", [buckets, heads])],
+        extra={MS: 1},
+    )  # fmt: skip
+    r = onnxcost.analyze(m)
+    assert_exact(r)
+    assert shapes(r) == {"shape": [3], "one": [], "seq": [], "bias": [1, heads, s, s]}
+    assert r.totals.flops == RELATIVE_BUCKET_FLOPS * s * s  # per (query, key) pair
+    assert RELATIVE_BUCKET_FLOPS == 8
