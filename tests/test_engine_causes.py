@@ -553,3 +553,156 @@ def test_relative_position_bias_lengths_from_shapes():
     assert shapes(r) == {"shape": [3], "one": [], "seq": [], "bias": [1, heads, s, s]}
     assert r.totals.flops == RELATIVE_BUCKET_FLOPS * s * s  # per (query, key) pair
     assert RELATIVE_BUCKET_FLOPS == 8
+
+
+# --- 8. unk__N dims declared inside subgraphs ---------------------------------------------------
+
+
+def test_unk_dims_in_loop_body_are_not_user_dims():
+    """tf2onnx/spox declare a Loop body's tensors with placeholder dims (`unk__3`): the body's
+    shapes come from what the Loop hands it, and no placeholder is an unbound dim."""
+    trips, rows, d = 3, 2, 8
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("MatMul", ["x_in", "w"], ["x_out"]),
+            helper.make_node("Relu", ["x_out"], ["scan_out"]),
+        ],
+        "body",
+        [vi("i", [], I64), vi("cond_in", [], BOOL), vi("x_in", ["unk__3", "unk__4"])],
+        [vi("cond_out", [], BOOL), vi("x_out", ["unk__5", d]), vi("scan_out", ["unk__6", "unk__7"])],
+    )
+    nodes = [
+        const("trips", trips),
+        helper.make_node("Constant", [], ["cond"], value=helper.make_tensor("c", BOOL, [], [True])),
+        helper.make_node("Loop", ["trips", "cond", "x"], ["x_final", "stacked"], body=body),
+    ]
+    outputs = [vi("x_final", ["unk__8", d]), vi("stacked", ["unk__9", "unk__10", "unk__11"])]
+    m = model(nodes, [vi("x", [rows, d])], outputs, [weight("w", [d, d])])
+    r = onnxcost.analyze(m, strict=True)
+    assert_exact(r)
+    assert r.warnings == [] and r.dims == {}
+    assert shapes(r) == {
+        "trips": [],
+        "cond": [],
+        "x_final": [rows, d],
+        "stacked": [trips, rows, d],  # one scan output per iteration
+    }
+    body_scope = ((2, "body"),)
+    inner = engine.infer(m).infos(body_scope)
+    assert {k: inner[k].shape for k in ("x_in", "x_out", "scan_out")} == {
+        "x_in": (rows, d),
+        "x_out": (rows, d),
+        "scan_out": (rows, d),
+    }
+    assert r.totals.macs == trips * rows * d * d  # trip count * the body's MatMul
+    assert r.totals.flops == trips * (2 * rows * d * d + rows * d)  # + the Relu
+
+
+# --- 9. dims named by expressions ---------------------------------------------------------------
+
+
+def _optimum_decoder() -> onnx.ModelProto:
+    """optimum's naming: a mask over `past_sequence_length + sequence_length`, a present key of
+    that length, and an output over `encoder_sequence_length / 2`."""
+    total = "past_sequence_length + sequence_length"
+    nodes = [
+        helper.make_node("Gather", ["emb", "input_ids"], ["h"]),
+        helper.make_node("MatMul", ["h", "wq"], ["q2"]),
+        helper.make_node("MatMul", ["h", "wk"], ["k2"]),
+        const("split", [0, 0, 4, 16]),
+        helper.make_node("Reshape", ["q2", "split"], ["q3"]),
+        helper.make_node("Reshape", ["k2", "split"], ["k3"]),
+        helper.make_node("Transpose", ["q3"], ["q"], perm=[0, 2, 1, 3]),
+        helper.make_node("Transpose", ["k3"], ["k"], perm=[0, 2, 1, 3]),
+        helper.make_node("Concat", ["past_key", "k"], ["present_key"], axis=2),
+        helper.make_node("Transpose", ["present_key"], ["kt"], perm=[0, 1, 3, 2]),
+        helper.make_node("MatMul", ["q", "kt"], ["scores"]),
+        const("axes", [1, 2]),
+        helper.make_node("Unsqueeze", ["attention_mask", "axes"], ["mask4"]),
+        helper.make_node("Add", ["scores", "mask4"], ["logits"]),
+        const("s0", [0]),
+        const("s1", [2**62]),
+        const("ax", [1]),
+        const("st", [2]),
+        helper.make_node("Slice", ["encoder_hidden", "s0", "s1", "ax", "st"], ["enc_half"]),
+    ]
+    inputs = [
+        vi("input_ids", ["batch", "sequence_length"], I64),
+        vi("attention_mask", ["batch", total]),
+        vi("past_key", ["batch", 4, "past_sequence_length", 16]),
+        vi("encoder_hidden", ["batch", "encoder_sequence_length", 32]),
+    ]
+    outputs = [
+        vi("logits", ["batch", 4, "sequence_length", total]),
+        vi("present_key", ["batch", 4, total, 16]),
+        vi("enc_half", ["batch", "encoder_sequence_length / 2", 32]),
+    ]
+    inits = [weight("emb", [100, 64]), weight("wq", [64, 64]), weight("wk", [64, 64])]
+    return model(nodes, inputs, outputs, inits)
+
+
+DECODER_DIMS = {"batch": 2, "past_sequence_length": 6, "sequence_length": 3}
+
+
+def test_expression_dims_resolve_from_their_parts():
+    b, past, s, enc = 2, 6, 3, 10
+    dims = {**DECODER_DIMS, "encoder_sequence_length": enc}
+    r = onnxcost.analyze(_optimum_decoder(), dims=dims, strict=True)  # --strict passes
+    assert_exact(r)
+    assert r.warnings == []
+    assert r.dims == dims
+    got = shapes(r)
+    assert {i.name: i.shape for i in r.inputs}["attention_mask"] == [b, past + s]
+    assert got["present_key"] == [b, 4, past + s, 16]
+    assert got["scores"] == got["logits"] == [b, 4, s, past + s]
+    assert got["mask4"] == [b, 1, 1, past + s]
+    assert got["enc_half"] == [b, enc // 2, 32]
+    proj = 2 * b * s * 64 * 64  # q and k: batch * seq * d_in * d_out each
+    assert r.totals.macs == proj + b * 4 * s * (past + s) * 16  # + QK^T
+
+
+def test_expression_dims_unbound_part_is_named():
+    r = onnxcost.analyze(_optimum_decoder(), dims={"batch": 2, "sequence_length": 3})
+    unbound = next(w for w in r.warnings if w.startswith("unbound dims"))
+    assert "past_sequence_length" in unbound and "encoder_sequence_length" in unbound
+    assert "+" not in unbound and "/" not in unbound  # the atoms, not the expressions
+
+
+# --- 10. Range with limits computed from shapes -------------------------------------------------
+
+
+def test_range_from_shape_feeds_gather_and_expand():
+    batch, seq, d = 2, 5, 8
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        const("i0", 0),
+        const("i1", 1),
+        helper.make_node("Gather", ["shape", "i0"], ["n"], axis=0),
+        helper.make_node("Gather", ["shape", "i1"], ["s"], axis=0),
+        const("zero", 0),
+        const("one", 1),
+        helper.make_node("Range", ["zero", "s", "one"], ["positions"]),
+        const("ax0", [0]),
+        helper.make_node("Unsqueeze", ["positions", "ax0"], ["row"]),
+        helper.make_node("Unsqueeze", ["n", "ax0"], ["n1"]),
+        helper.make_node("Unsqueeze", ["s", "ax0"], ["s1"]),
+        helper.make_node("Concat", ["n1", "s1"], ["bs"], axis=0),
+        helper.make_node("Expand", ["row", "bs"], ["ids"]),
+        helper.make_node("Gather", ["pos_emb", "ids"], ["pos"]),
+        helper.make_node("Add", ["x", "pos"], ["xp"]),
+        helper.make_node("MatMul", ["xp", "w"], ["y"]),
+    ]
+    inits = [weight("pos_emb", [32, d]), weight("w", [d, 16])]
+    m = model(nodes, [vi("x", ["batch", "seq", d])], [out("y")], inits)
+    r = onnxcost.analyze(m, dims={"batch": batch, "seq": seq}, strict=True)
+    assert_exact(r)
+    got = shapes(r)
+    assert got["positions"] == [seq]
+    assert got["row"] == [1, seq]
+    assert got["bs"] == [2]
+    assert got["ids"] == [batch, seq]
+    assert got["pos"] == got["xp"] == [batch, seq, d]
+    assert got["y"] == [batch, seq, 16]
+    assert r.totals.macs == batch * seq * d * 16  # rows * d_in * d_out
+    assert r.totals.flops == 2 * batch * seq * d * 16 + seq + batch * seq * d  # + Range, Add
