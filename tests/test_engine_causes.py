@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import onnxcost
 from onnxcost.cli.main import main
-from onnxcost.errors import UncountedError
+from onnxcost.errors import UncountedError, UsageError
 from onnxcost.model import engine
 from onnxcost.rules.contraction import SOFTMAX_FLOPS
 from onnxcost.rules.contrib import LAYERNORM_FLOPS, RELATIVE_BUCKET_FLOPS
@@ -494,7 +494,11 @@ def test_dynamic_quantize_lstm_costs_as_lstm():
     lstm_ins = ["x", "w", "r", "b"]
     qin = ["x", "wq", "rq", "b", "", "", "", "", "w_s", "w_zp", "r_s", "r_zp"]
     q = model(
-        [helper.make_node("DynamicQuantizeLSTM", qin, ["y", "y_h", "y_c"], domain=MS, hidden_size=hidden)],  # fmt: skip
+        [
+            helper.make_node(
+                "DynamicQuantizeLSTM", qin, ["y", "y_h", "y_c"], domain=MS, hidden_size=hidden
+            )
+        ],
         [vi("x", [seq, batch, isize])],
         [out("y"), out("y_h"), out("y_c")],
         [
@@ -570,7 +574,11 @@ def test_unk_dims_in_loop_body_are_not_user_dims():
         ],
         "body",
         [vi("i", [], I64), vi("cond_in", [], BOOL), vi("x_in", ["unk__3", "unk__4"])],
-        [vi("cond_out", [], BOOL), vi("x_out", ["unk__5", d]), vi("scan_out", ["unk__6", "unk__7"])],
+        [
+            vi("cond_out", [], BOOL),
+            vi("x_out", ["unk__5", d]),
+            vi("scan_out", ["unk__6", "unk__7"]),
+        ],
     )
     nodes = [
         const("trips", trips),
@@ -706,3 +714,82 @@ def test_range_from_shape_feeds_gather_and_expand():
     assert got["y"] == [batch, seq, 16]
     assert r.totals.macs == batch * seq * d * 16  # rows * d_in * d_out
     assert r.totals.flops == 2 * batch * seq * d * 16 + seq + batch * seq * d  # + Range, Add
+
+
+# --- also: duplicates, --dim the model lacks, --input-value -------------------------------------
+
+
+def test_identical_initializers_are_one_duplicate_both_counted():
+    """optimum writes a tied embedding twice: one `duplicates` entry names both copies, and the
+    parameters stay those of the file (both copies)."""
+    table = RNG.standard_normal((64, 64)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w_in"], ["h"]),
+        helper.make_node("MatMul", ["h", "w_out"], ["y"]),
+    ]
+    inits = [init("w_in", table), init("w_out", table.copy())]  # raw_data, same bytes
+    m = model(nodes, [vi("x", [2, 64])], [out("y")], inits)
+    r = onnxcost.analyze(m)
+    assert_exact(r)
+    assert [(d.tensors, d.params, d.dtype) for d in r.duplicates] == [
+        (["w_in", "w_out"], 64 * 64, "float32")
+    ]
+    assert r.totals.params == 2 * 64 * 64
+    assert r.totals.macs == 2 * (2 * 64 * 64)  # two MatMuls of rows * d_in * d_out
+
+
+@pytest.fixture
+def if_file(tmp_path):
+    path = tmp_path / "if.onnx"
+    onnx.save(_if_model(), path)
+    return str(path)
+
+
+def test_cli_dim_the_model_lacks_is_a_warning_unless_strict(if_file):
+    runner = CliRunner()
+    ok = runner.invoke(main, ["analyze", if_file, "--dim", "seq=8", "--input-value", "cond=1"])
+    assert ok.exit_code == 0, ok.output
+    assert "--dim seq: the model has no dim named 'seq'" in ok.output
+    strict = runner.invoke(
+        main, ["analyze", if_file, "--dim", "seq=8", "--input-value", "cond=1", "--strict"]
+    )
+    assert strict.exit_code == 2
+    assert "--dim seq: the model has no dim named 'seq'" in strict.output
+
+
+@pytest.mark.parametrize(
+    ("value", "macs", "status"),
+    [("true", THEN_MACS, "exact"), ("false", ELSE_MACS, "exact"), (None, ELSE_MACS, "estimate")],
+)
+def test_cli_input_value_picks_the_if_branch(if_file, value, macs, status):
+    args = ["analyze", if_file, "--format", "json"]
+    args += ["--input-value", f"cond={value}"] if value else []
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    totals = json.loads(res.output)["totals"]
+    assert (totals["macs"], totals["status"]) == (macs, status)
+
+
+def test_cli_input_value_on_check_and_diff(if_file):
+    runner = CliRunner()
+    over = runner.invoke(main, ["check", if_file, "--max-macs", "150", "--input-value", "cond=false"])  # fmt: skip
+    within = runner.invoke(main, ["check", if_file, "--max-macs", "150", "--input-value", "cond=true"])  # fmt: skip
+    assert (over.exit_code, within.exit_code) == (1, 0), over.output + within.output
+    diff = runner.invoke(main, ["diff", if_file, if_file, "--input-value", "cond=true", "--format", "json"])  # fmt: skip
+    assert diff.exit_code == 0, diff.output
+    bad = runner.invoke(main, ["analyze", if_file, "--input-value", "nope=1"])
+    assert bad.exit_code == 2 and "'nope' is not a graph input" in bad.output
+    help_text = runner.invoke(main, ["analyze", "--help"]).output
+    assert "--input-value NAME=VALUE" in help_text
+
+
+def test_parse_input_values():
+    from onnxcost.cli.options import parse_input_values
+
+    got = parse_input_values(["a=true", "b=3", "c=1,2,3", "d=0.5"])
+    assert got["a"].dtype == np.bool_ and got["a"].shape == () and bool(got["a"])
+    assert got["b"].dtype == np.int64 and int(got["b"]) == 3
+    assert got["c"].tolist() == [1, 2, 3]
+    assert float(got["d"]) == 0.5
+    with pytest.raises(UsageError, match="not a number"):
+        parse_input_values(["a=maybe"])

@@ -96,6 +96,7 @@ def analyze(
     model: str,
     dims: dict[str, list[int]],
     input_shapes: dict[str, list[int]],
+    input_values: dict,
     hw: str | None,
     plot: str | None,
     fmt: str,
@@ -139,10 +140,13 @@ def analyze(
             dims=fixed,
             input_shapes=input_shapes,
             strict=strict,
+            input_values=input_values,
         )
         write_output(render_scaling(dim, spec.name, rows, fmt), output)
         return
-    report = run_analysis(model, dims=fixed, input_shapes=input_shapes, strict=strict)
+    report = run_analysis(
+        model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
+    )
     if spec is not None:
         roofline.apply(report, spec)
         if plot:
