@@ -144,7 +144,7 @@ _JUNIT = click.option(
 )
 @_FORMAT
 @_JUNIT
-@model_options
+@model_options(values=True)
 def check(
     model: str | None,
     hw: str | None,
@@ -245,7 +245,7 @@ def _check_one(path: str, b: Budget, input_values: dict[str, Any] | None = None)
 )
 @_FORMAT
 @_JUNIT
-@model_options
+@model_options(values=True)
 def diff(
     old: str,
     new: str,

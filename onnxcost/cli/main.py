@@ -37,7 +37,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
-@model_options(scaling=True)
+@model_options(scaling=True, values=True)
 @click.option(
     "--hw",
     metavar="DEVICE|FILE",

@@ -133,13 +133,15 @@ def _callback(parse: Callable[[Iterable[str]], Any]) -> Callable[..., Any]:
     return convert
 
 
-def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
-    """Add `--dim NAME=VALUE`, `--input-shape NAME=DIMS` and `--input-value NAME=VALUE`, passed
-    as `dims`, `input_shapes` and `input_values` (dicts, empty when not given). With
-    `scaling=True`, `--dim` takes lists (NAME=1,8,64) and `dims` maps each name to its list of
-    values."""
+def model_options(f: F | None = None, *, scaling: bool = False, values: bool = False) -> Any:
+    """Add `--dim NAME=VALUE` and `--input-shape NAME=DIMS`, passed as `dims` and `input_shapes`
+    (dicts, empty when not given), and with `values=True` `--input-value NAME=VALUE`, passed as
+    `input_values`. With `scaling=True`, `--dim` takes lists (NAME=1,8,64) and `dims` maps each
+    name to its list of values."""
 
     def deco(f: F) -> F:
+        if not values:
+            return _dims_and_shapes(f)
         f = click.option(
             "--input-value",
             "input_values",
@@ -150,6 +152,9 @@ def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
             "(1,2,3), e.g. use_cache_branch=true (repeatable). An If whose condition it decides "
             "costs the branch that runs; without it, the more expensive branch (an estimate).",
         )(f)
+        return _dims_and_shapes(f)
+
+    def _dims_and_shapes(f: F) -> F:
         f = click.option(
             "--input-shape",
             "input_shapes",
