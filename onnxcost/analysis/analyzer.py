@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import onnx
@@ -178,6 +179,9 @@ class _Coster:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
         cost = self.rule_cost(node, name, rec, engine.TOP, i, ins, outs)
+        if cost is not None and cost.estimate:  # an If may have taken its branch's shapes
+            outs = [get(n) if n else None for n in outputs]
+            rec.output_shapes = [_shape_list(t) for t in outs]
         if cost is not None:
             rec.macs, rec.flops = cost.macs, cost.flops
             rec.notes = list(cost.notes)
@@ -282,12 +286,31 @@ class _Coster:
         if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
             deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
             cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
+            self.take_branch_shapes(node, attrs, scope, index, cost_note)
             self.estimates.append(
                 f"{name}: {cost_note.removeprefix('If: ')}; decided by "
                 + (", ".join(f"input {d!r}" for d in deciders) if deciders else "a computed value")
                 + (" (give it with --input-value)" if deciders else "")
             )
         return cost
+
+    def take_branch_shapes(
+        self, node: onnx.NodeProto, attrs: dict, scope: engine.Scope, index: int, note: str
+    ) -> None:
+        """An If whose condition is unknown is costed as its more expensive branch: where the
+        engine could not merge the branches' output shapes (they differ), its outputs take that
+        branch's, so the estimate's sizes are those of the work it counts."""
+        m = re.search(r"more expensive branch, (then_branch|else_branch)", note)
+        branch = m.group(1) if m else None
+        graph = attrs.get(branch) if branch else None
+        own = self.shapes.scopes.get(scope)
+        if not isinstance(graph, onnx.GraphProto) or own is None:
+            return
+        inner = self.shapes.infos((*scope, (index, branch)))
+        for name, made in zip(node.output, graph.output, strict=False):
+            t, src = own.get(name), inner.get(made.name)
+            if name and (t is None or not t.sized) and src is not None and src.sized:
+                own[name] = replace(src, name=name)
 
     def deciding_inputs(self, tensor: str, scope: engine.Scope) -> list[str]:
         """The graph inputs a top-level tensor is computed from (what decides an If)."""
@@ -469,6 +492,9 @@ def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> Non
         for t in g.inputs[rec.index]:
             if t in consts.params and t not in done:
                 give(rec, t)
+    for t, i in consts.attr_owner.items():  # ai.onnx.ml weights: the node holding them
+        if i in by_index:
+            give(by_index[i], t)
     for t in consts.params:
         p = g.producer.get(t)
         if t not in done and p is not None and p in by_index:

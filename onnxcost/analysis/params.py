@@ -5,12 +5,18 @@ Among constants, a *parameter* is a source of weight data: not a small helper (i
 <= 1, or any scalar) and not derived from another parameter (Transpose(W), DequantizeLinear(Wq) are
 views of weights already counted). So weights built by ConstantOfShape(constant shape) count once,
 and a weight tied between several nodes counts once.
+
+ai.onnx.ml ops hold their weights in attributes (coefficients, intercepts, support vectors, tree
+thresholds, node ids and leaf weights, scaler offsets): every list or tensor attribute of such a
+node is a parameter at its element type (floats fp32, ints int64, a tensor its own dtype); strings
+and the class labels (which name the outputs, not compute them) are not counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from math import prod
 
 import onnx
 
@@ -49,6 +55,8 @@ class Constants:
     helpers: dict[str, Weight] = field(default_factory=dict)  # constants that are not parameters
     folded: set[int] = field(default_factory=set)  # node indices computed from constants only
     unused: list[str] = field(default_factory=list)  # initializers nothing reads
+    # ai.onnx.ml attribute weights of top-level nodes: weight name -> index of the node holding it
+    attr_owner: dict[str, int] = field(default_factory=dict)
 
 
 def is_helper(info: TensorInfo) -> bool:
@@ -58,6 +66,31 @@ def is_helper(info: TensorInfo) -> bool:
         return True
     kind = dtypes.name(info.elem_type)
     return len(info.shape) <= 1 and (kind.startswith(("int", "uint")) or kind == "bool")
+
+
+ML = "ai.onnx.ml"
+
+
+def ml_attribute_weights(node: onnx.NodeProto, prefix: str) -> list[Weight]:
+    """The weights an ai.onnx.ml node holds in its attributes, named `prefix/attribute`."""
+    if node.domain != ML:
+        return []
+    out = []
+    for a in node.attribute:
+        if a.name.startswith("classlabels_"):
+            continue
+        if a.type == onnx.AttributeProto.FLOATS:
+            elements, elem = len(a.floats), onnx.TensorProto.FLOAT
+        elif a.type == onnx.AttributeProto.INTS:
+            elements, elem = len(a.ints), onnx.TensorProto.INT64
+        elif a.type == onnx.AttributeProto.TENSOR and a.t.data_type != onnx.TensorProto.STRING:
+            elements, elem = prod(a.t.dims), a.t.data_type
+        else:
+            continue
+        if elements:
+            name = f"{prefix}/{a.name}"
+            out.append(Weight(name, elements, dtypes.bits(elem), dtypes.name(elem)))
+    return out
 
 
 # Maps an initializer name to (logical elements, bits per element, dtype label) for packed weights
@@ -124,6 +157,11 @@ def classify(
             else:
                 add_source(o)
 
+    for i in g.order:
+        for w in ml_attribute_weights(g.nodes[i], g.names[i]):
+            c.params[w.name] = w
+            c.attr_owner[w.name] = i
+
     # Weights stored inside subgraphs (If branches, Loop bodies) count too.
     infos = sub_infos or infos
     for sub in iter_graphs(graph):
@@ -131,7 +169,9 @@ def classify(
             continue
         for t in sub.initializer:
             add_source(t.name)
-        for node in sub.node:
+        for k, node in enumerate(sub.node):
             if node.op_type == "Constant" and node.output:
                 add_source(node.output[0])
+            for w in ml_attribute_weights(node, f"{sub.name}/{node.name or k}"):
+                c.params[w.name] = w
     return c

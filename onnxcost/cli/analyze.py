@@ -16,7 +16,7 @@ VIEW_FORMATS = ("html", "netron", "model-explorer")
 
 @click.command()
 @click.argument("model", type=click.Path(dir_okay=True, path_type=str))
-@model_options(scaling=True)
+@model_options(scaling=True, values=True)
 @click.option(
     "--hw",
     metavar="DEVICE|FILE",
@@ -75,6 +75,7 @@ def analyze(
     model: str,
     dims: dict[str, list[int]],
     input_shapes: dict[str, list[int]],
+    input_values: dict,
     hw: str | None,
     plot: str | None,
     fmt: str,
@@ -125,10 +126,13 @@ def analyze(
             dims=fixed,
             input_shapes=input_shapes,
             strict=strict,
+            input_values=input_values,
         )
         write_output(render_scaling(dim, spec.name, rows, fmt), output)
         return
-    report = run_analysis(model, dims=fixed, input_shapes=input_shapes, strict=strict)
+    report = run_analysis(
+        model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
+    )
     if spec is not None:
         roofline.apply(report, spec)
         if plot:

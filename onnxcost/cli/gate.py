@@ -33,6 +33,7 @@ def load_report(
     dims: dict[str, int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
     hw: str | None = None,
+    input_values: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report dict for a model file, with the roofline applied when `hw` is given.
 
@@ -46,7 +47,9 @@ def load_report(
         return baseline.load(p)  # a regular file, validated against the documented structure
     from onnxcost.analysis.analyzer import analyze  # late: keeps `--help` fast
 
-    report = analyze(p, dims=dims or None, input_shapes=input_shapes or None)
+    report = analyze(
+        p, dims=dims or None, input_shapes=input_shapes or None, input_values=input_values or None
+    )
     if hw:
         report = apply_roofline(report, hw)
     return report.to_dict()
@@ -141,7 +144,7 @@ _JUNIT = click.option(
 )
 @_FORMAT
 @_JUNIT
-@model_options
+@model_options(values=True)
 def check(
     model: str | None,
     hw: str | None,
@@ -151,6 +154,7 @@ def check(
     junit: str | None,
     dims: dict[str, int],
     input_shapes: dict[str, list[int]],
+    input_values: dict[str, Any],
     **max_values: str | None,
 ) -> None:
     """Fail (exit 1) when MODEL exceeds a budget; exit 0 when within all, 2 on bad input."""
@@ -164,7 +168,7 @@ def check(
             input_shapes=input_shapes,
         )
         targets = _targets(model, budget_file, cli_budget)
-        results = [_check_one(path, b) for path, b in targets]
+        results = [_check_one(path, b, input_values) for path, b in targets]
         for res in results:
             if res.error:
                 click.echo(sanitize.text(f"error: {res.model}: {res.error}"), err=True)
@@ -208,13 +212,13 @@ def _targets(model: str | None, budget_file: str | None, cli: Budget) -> list[tu
     return targets
 
 
-def _check_one(path: str, b: Budget) -> CheckResult:
+def _check_one(path: str, b: Budget, input_values: dict[str, Any] | None = None) -> CheckResult:
     try:
         if "latency" in b.limits and not b.hw and not path.lower().endswith(".json"):
             raise UsageError(
                 "a latency budget needs a device: --hw NAME (or hw in the budget file)"
             )
-        report = load_report(path, b.dims, b.input_shapes, b.hw)
+        report = load_report(path, b.dims, b.input_shapes, b.hw, input_values)
     except OnnxCostError as e:
         return CheckResult(path, hw=b.hw, allow_uncounted=bool(b.allow_uncounted), error=str(e))
     return checks.evaluate(report, b, path)
@@ -241,7 +245,7 @@ def _check_one(path: str, b: Budget) -> CheckResult:
 )
 @_FORMAT
 @_JUNIT
-@model_options
+@model_options(values=True)
 def diff(
     old: str,
     new: str,
@@ -253,13 +257,14 @@ def diff(
     junit: str | None,
     dims: dict[str, int],
     input_shapes: dict[str, list[int]],
+    input_values: dict[str, Any],
 ) -> None:
     """Compare OLD and NEW (models, or JSON reports saved by `analyze --format json`)."""
 
     def body() -> int:
         gates = diffs.parse_fail_over(fail_over)
-        a = load_report(old, dims, input_shapes, hw)
-        b = load_report(new, dims, input_shapes, hw)
+        a = load_report(old, dims, input_shapes, hw, input_values)
+        b = load_report(new, dims, input_shapes, hw, input_values)
         res = diffs.diff_reports(a, b, old, new, gates, allow_uncounted)
         if fmt == "json":
             click.echo(dumps(res.to_dict()))

@@ -1,4 +1,4 @@
-"""Command-line plumbing shared by every command: `--dim`, `--input-shape`, and the group that
+"""Command-line plumbing shared by every command: `--dim`, `--input-shape`, `--input-value`, and the group that
 turns errors into one line and an exit code.
 
 Kept apart from cli.py so the gate commands (cli_gate.py) and the main group can both import
@@ -12,9 +12,12 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from onnxcost.errors import OnnxCostError, UsageError
 from onnxcost.gate.budget import MAX_DIM
@@ -83,6 +86,46 @@ def parse_input_shapes(values: Iterable[str]) -> dict[str, list[int]]:
     return shapes
 
 
+MAX_INPUT_VALUE_ELEMENTS = 64  # a condition, a length, a few ids: never a data tensor
+
+
+def _scalar_value(text: str, what: str) -> bool | int | float:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a number, true or false") from None
+
+
+def parse_input_values(values: Iterable[str]) -> dict[str, np.ndarray]:
+    """['use_cache_branch=true', 'ids=1,2,3'] -> {'use_cache_branch': array(True),
+    'ids': array([1, 2, 3])}: a scalar (int, float, true/false) or a short list of them."""
+    import numpy as np  # here, not at import: `onnxcost --help` stays light
+
+    out: dict[str, np.ndarray] = {}
+    for value in values:
+        name, text = _split_pair(value, "--input-value", "use_cache_branch=true")
+        what = f"--input-value {name}"
+        items = [_scalar_value(v.strip(), what) for v in text.split(",")]
+        if len(items) > MAX_INPUT_VALUE_ELEMENTS:
+            raise UsageError(f"{what}: at most {MAX_INPUT_VALUE_ELEMENTS} values")
+        kinds = {type(v) for v in items}
+        if len(kinds) > 1 and bool in kinds:
+            raise UsageError(f"{what}: true/false cannot be mixed with numbers")
+        dtype = bool if kinds == {bool} else np.int64 if kinds == {int} else np.float64
+        arr = np.array(items[0] if "," not in text else items, dtype=dtype)
+        if name in out and not np.array_equal(out[name], arr):
+            raise UsageError(f"{what} given twice")
+        out[name] = arr
+    return out
+
+
 def _callback(parse: Callable[[Iterable[str]], Any]) -> Callable[..., Any]:
     def convert(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
         try:
@@ -94,12 +137,28 @@ def _callback(parse: Callable[[Iterable[str]], Any]) -> Callable[..., Any]:
     return convert
 
 
-def model_options(f: F | None = None, *, scaling: bool = False) -> Any:
+def model_options(f: F | None = None, *, scaling: bool = False, values: bool = False) -> Any:
     """Add `--dim NAME=VALUE` and `--input-shape NAME=DIMS`, passed as `dims` and `input_shapes`
-    (dicts, empty when not given). With `scaling=True`, `--dim` takes lists (NAME=1,8,64) and
-    `dims` maps each name to its list of values."""
+    (dicts, empty when not given), and with `values=True` `--input-value NAME=VALUE`, passed as
+    `input_values`. With `scaling=True`, `--dim` takes lists (NAME=1,8,64) and `dims` maps each
+    name to its list of values."""
 
     def deco(f: F) -> F:
+        if not values:
+            return _dims_and_shapes(f)
+        f = click.option(
+            "--input-value",
+            "input_values",
+            multiple=True,
+            metavar="NAME=VALUE",
+            callback=_callback(parse_input_values),
+            help="Give a graph input's value: a scalar (int, float, true/false) or a short list "
+            "(1,2,3), e.g. use_cache_branch=true (repeatable). An If whose condition it decides "
+            "costs the branch that runs; without it, the more expensive branch (an estimate).",
+        )(f)
+        return _dims_and_shapes(f)
+
+    def _dims_and_shapes(f: F) -> F:
         f = click.option(
             "--input-shape",
             "input_shapes",
