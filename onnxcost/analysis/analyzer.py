@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -286,7 +285,7 @@ class _Coster:
         if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
             deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
             cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
-            self.take_branch_shapes(node, attrs, scope, index, cost_note)
+            self.take_branch_shapes(node, attrs, scope, index, cost.chosen)
             self.estimates.append(
                 f"{name}: {cost_note.removeprefix('If: ')}; decided by "
                 + (", ".join(f"input {d!r}" for d in deciders) if deciders else "a computed value")
@@ -295,13 +294,11 @@ class _Coster:
         return cost
 
     def take_branch_shapes(
-        self, node: onnx.NodeProto, attrs: dict, scope: engine.Scope, index: int, note: str
+        self, node: onnx.NodeProto, attrs: dict, scope: engine.Scope, index: int, branch: str
     ) -> None:
         """An If whose condition is unknown is costed as its more expensive branch: where the
         engine could not merge the branches' output shapes (they differ), its outputs take that
         branch's, so the estimate's sizes are those of the work it counts."""
-        m = re.search(r"more expensive branch, (then_branch|else_branch)", note)
-        branch = m.group(1) if m else None
         graph = attrs.get(branch) if branch else None
         own = self.shapes.scopes.get(scope)
         if not isinstance(graph, onnx.GraphProto) or own is None:

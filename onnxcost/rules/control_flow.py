@@ -44,7 +44,8 @@ def if_(ctx: NodeContext) -> Cost:
     cond = _scalar(ctx, 0)
     if cond is not None:  # only the branch that runs is costed (the other may not fit the shapes)
         name = "then_branch" if cond else "else_branch"
-        return Cost(notes=(f"If: condition is known, counted {name}",)) + ctx.subgraph(name)
+        known = Cost(notes=(f"If: condition is known, counted {name}",), chosen=name)
+        return known + ctx.subgraph(name)
     then_c = ctx.subgraph("then_branch")
     else_c = ctx.subgraph("else_branch")
     if else_c.flops > then_c.flops or (else_c.flops == then_c.flops and else_c.macs > then_c.macs):
@@ -55,7 +56,7 @@ def if_(ctx: NodeContext) -> Cost:
         f"If: condition unknown, counted the more expensive branch, {name} "
         f"({taken.flops} FLOPs vs {other.flops} FLOPs)"
     )
-    return Cost(notes=(note,), estimate=True) + taken
+    return Cost(notes=(note,), estimate=True, chosen=name) + taken
 
 
 @register("Loop")

@@ -92,6 +92,7 @@ class Cost:
     notes: tuple[str, ...] = ()
     lower_bound: bool = False  # the rule could count only part of the work
     estimate: bool = False  # a choice was made without knowing (an If's unknown condition)
+    chosen: str = ""  # the graph attribute a control-flow rule costed (an If's branch)
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
@@ -101,6 +102,7 @@ class Cost:
             self.notes + other.notes,
             self.lower_bound or other.lower_bound,
             self.estimate or other.estimate,
+            self.chosen or other.chosen,
         )
 
     def scaled(self, k: int) -> Cost:
@@ -111,6 +113,7 @@ class Cost:
             self.notes,
             self.lower_bound,
             self.estimate,
+            self.chosen,
         )
 
 
