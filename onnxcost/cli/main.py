@@ -12,6 +12,7 @@ from onnxcost.analysis import roofline, scaling
 from onnxcost.analysis.analyzer import analyze as run_analysis
 from onnxcost.cli.gate import check, diff
 from onnxcost.cli.hw import hw as hw_group
+from onnxcost.cli.llm import llm
 from onnxcost.cli.measure import calibrate, measure
 from onnxcost.cli.options import GuardedGroup, model_options, write_output
 from onnxcost.errors import UsageError
@@ -172,4 +173,5 @@ main.add_command(hw_group)
 main.add_command(check)
 main.add_command(diff)
 main.add_command(measure)
+main.add_command(llm)
 hw_group.add_command(calibrate)
