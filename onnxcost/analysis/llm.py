@@ -682,6 +682,9 @@ def _fits(
         "max_batch": None,
         "compute_bound_batch": None,
     }
+    weights = runner.decode(batch, context).report.totals.weight_bytes
+    if weights > memory:
+        out["why"] = f"the weights alone ({weights:,} bytes) exceed the device memory"
     if not search:
         return out
 

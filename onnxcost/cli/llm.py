@@ -153,11 +153,13 @@ def render_table(r: dict[str, Any]) -> str:
             + (
                 n(fits["compute_bound_batch"])
                 if fits["compute_bound_batch"]
-                else f"- (memory-bound up to {fits.get('search_caps', {}).get('compute_bound_batch', '?'):,})"
+                else f"- (memory-bound at every batch up to {fits.get('search_caps', {}).get('compute_bound_batch', '?'):,})"
                 if "search_caps" in fits
                 else "- (not searched)"
             ),
         ]
+    if fits and fits.get("why"):
+        lines.append(f"  ({fits['why']})")
     for p, name in ((pre, "prefill"), (dec, "decode")):
         if p["status"] != "exact":
             lines.append(f"{name}: {p['status']}: {'; '.join(p['status_reasons'])}")
