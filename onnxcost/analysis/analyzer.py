@@ -46,11 +46,14 @@ def analyze(
     input_shapes: dict[str, list[int]] | None = None,
     strict: bool = False,
     input_values: dict[str, np.ndarray] | None = None,
+    held_outside: frozenset[str] = frozenset(),
 ) -> Report:
     """Analyse a model file (or ModelProto, left unmodified) without running it.
 
     `input_values` give graph inputs' values (scalars and small int or bool tensors): an `If`
-    whose condition they decide then costs the branch that runs.
+    whose condition they decide then costs the branch that runs. `held_outside`: graph inputs
+    and outputs a runtime keeps in buffers of its own (a KV cache): the activation peak leaves
+    them out (an output is then live only while its node makes it); costs are unchanged.
     """
     load_plugins()
     loaded = load(model)
@@ -86,7 +89,7 @@ def analyze(
             "costs that depend on them are lower bounds"
         )
 
-    plan, live = _memory_plan(g, consts, infos, nodes)
+    plan, live = _memory_plan(g, consts, infos, nodes, held_outside)
     report = Report(
         model=_model_meta(loaded.model, loaded),
         inputs=[_summary(infos, n) for n in g.graph_inputs],
@@ -422,7 +425,11 @@ def _summary(infos: dict[str, TensorInfo], name: str) -> TensorSummary:
 
 
 def _memory_plan(
-    g: Graph, consts: Constants, infos: dict[str, TensorInfo], nodes: list[NodeCost]
+    g: Graph,
+    consts: Constants,
+    infos: dict[str, TensorInfo],
+    nodes: list[NodeCost],
+    held_outside: frozenset[str] = frozenset(),
 ) -> tuple[MemoryPlan, memory.Liveness]:
     steps: list[memory.Step] = []
     names: list[str] = []
@@ -435,8 +442,8 @@ def _memory_plan(
             outs = outs[:1] + [o for o in outs[1:] if o in g.consumers or o in g.graph_outputs]
         steps.append(memory.Step(rec.name, rec.kind, ins, outs))
         names.append(rec.name)
-    inputs = [t for t in g.graph_inputs if t not in consts.constant]
-    outputs = [t for t in g.graph_outputs if t not in consts.constant]
+    inputs = [t for t in g.graph_inputs if t not in consts.constant and t not in held_outside]
+    outputs = [t for t in g.graph_outputs if t not in consts.constant and t not in held_outside]
     file_order = list(range(len(steps)))
     live = memory.simulate(file_order, steps, infos, inputs, outputs)
     position = {rec.name: k for k, rec in enumerate(nodes)}

@@ -30,6 +30,10 @@ COMMANDS = {
         "The hardware database: peak throughput, memory and bandwidth of each device, with "
         "sources.",
     ),
+    "llm": (
+        "onnxcost.cli.llm:llm",
+        "Serving cost of a decoder with a KV cache, read from MODEL's graph.",
+    ),
     "measure": (
         "onnxcost.cli.measure:measure",
         "RUN MODEL with onnxruntime on the CPU and compare with the predicted roofline.",
