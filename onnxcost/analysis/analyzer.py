@@ -290,7 +290,7 @@ class _Coster:
             cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
             self.take_branch_shapes(node, attrs, scope, index, cost.chosen)
             self.estimates.append(
-                f"{name}: {cost_note.removeprefix('If: ')}; decided by "
+                f"If node {name!r}: {cost_note.removeprefix('If: ')}; decided by "
                 + (", ".join(f"input {d!r}" for d in deciders) if deciders else "a computed value")
                 + (" (give it with --input-value)" if deciders else "")
             )
@@ -575,7 +575,7 @@ def _fill_totals(
     if coster.estimates:
         if not t.lower_bound:
             t.status = "estimate"
-        t.status_reasons.extend(f"If {e}" for e in coster.estimates)
+        t.status_reasons.extend(coster.estimates)
 
 
 def _duplicates(

@@ -63,7 +63,7 @@ def _csv_value(v: object) -> object:
 
 def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
     t = report.totals
-    lb = "≥ " if t.lower_bound else ""
+    lb = "≥ " if t.lower_bound else "~ " if t.status == "estimate" else ""
     h = "## " if markdown else ""
     out: list[str] = []
     m = report.model
@@ -105,11 +105,14 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
         rows.append(
             ["latency bound", format_seconds(t.latency_bound_s or 0.0), "max(ΣFLOPs/P, Σtraffic/B)"]
         )
+    how = {"lower_bound": " (lower bounds: see below)", "estimate": " (an estimate: see below)"}
     out += [
         "",
-        f"{h}Totals" + (" (lower bounds: see below)" if t.lower_bound else ""),
+        f"{h}Totals" + how.get(t.status, ""),
         table(["", "value", "detail"], rows, markdown, align="lrl"),
     ]
+    if t.status_reasons:  # model text (node and input names) is in these
+        out += [""] + [clean(f"{t.status.replace('_', ' ')}: {r}") for r in t.status_reasons]
 
     roofline = t.latency_s is not None
     head = ["op type", "count", "MACs", "FLOPs", "FLOPs %", "traffic"] + (
