@@ -257,6 +257,7 @@ class _Coster:
             attrs=attrs,
             opset=opset,
             values=lambda n: self.shapes.value(scope, n),
+            dim_values=lambda n: self.shapes.dim_value(scope, n),
             subgraph=lambda attr: self.subgraph_cost(
                 attrs.get(attr),
                 name,

@@ -7,18 +7,21 @@ import json
 import click
 
 from onnxcost import __version__
+from onnxcost.analysis import formulas as formula_module
 from onnxcost.analysis import modules as modules_module
 from onnxcost.analysis import roofline, scaling
 from onnxcost.analysis.analyzer import analyze as run_analysis
+from onnxcost.analysis.poly import PolyError
+from onnxcost.cli.fit import fit
 from onnxcost.cli.gate import check, diff
 from onnxcost.cli.hw import hw as hw_group
 from onnxcost.cli.measure import calibrate, measure
 from onnxcost.cli.options import GuardedGroup, model_options, write_output
-from onnxcost.errors import UsageError
+from onnxcost.errors import OnnxCostError, UsageError
 from onnxcost.hardware import database as hardware
 from onnxcost.report import overlays
 from onnxcost.report import plot as plot_module
-from onnxcost.report.render import FORMATS, render, render_scaling
+from onnxcost.report.render import FORMATS, render, render_formulas, render_scaling
 
 # Formats of one analysis only (not of a --dim list), written for a viewer.
 VIEW_FORMATS = ("html", "netron", "model-explorer")
@@ -149,7 +152,31 @@ def analyze(
             plot_module.roofline_plot(report, spec, plot)
     if by == "module":
         report.modules = modules_module.aggregate(report, depth=depth)
-    write_output(_render_any(report, fmt, per_node, top), output)
+    text = _render_any(report, fmt, per_node, top)
+    if fmt in ("json", "table", "markdown"):
+        symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+        if fmt == "json":
+            text = _render_any(report, fmt, per_node, top)
+        elif symbolic is not None:
+            text += render_formulas(symbolic, report.formulas or {})
+    write_output(text, output)
+
+
+def _attach_formulas(report, model, fixed, input_shapes, spec):
+    """Give `report` its `formulas`; returns the formula report when some dims are unbound."""
+    if not any(w.startswith("unbound dims: ") for w in report.warnings):
+        return None  # every dim bound: the totals are the numbers (no `formulas` object)
+    try:
+        source = run_analysis(model, dims=fixed, input_shapes=input_shapes, formulas=True)
+    except OnnxCostError as e:
+        report.warnings.append(f"formulas not given: {e}")
+        return None
+    try:
+        report.formulas = formula_module.formulas(source, spec)
+    except PolyError as e:  # a peak or latency expression past the caps
+        report.warnings.append(f"formulas not given: {e}")
+        return None
+    return source
 
 
 def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
@@ -172,4 +199,5 @@ main.add_command(hw_group)
 main.add_command(check)
 main.add_command(diff)
 main.add_command(measure)
+main.add_command(fit)
 hw_group.add_command(calibrate)

@@ -60,7 +60,10 @@ def to_poly(text: str) -> int | Poly | None:
     if tokens is None or not any(kind == "op" for kind, _ in tokens):
         if tokens is not None and len(tokens) == 1 and tokens[0][0] == "int":
             return int(text)
-        return Poly(text)  # a plain name (any text without operators is one dim's name)
+        if tokens is not None and len(tokens) == 1 and tokens[0][0] == "name":
+            return Poly(tokens[0][1])
+        # a name that is not an identifier cannot be written in a formula (it is eval'd text)
+        return None
     try:
         value = _parse(tokens, lambda v: Rat(Poly(v)), lambda v: Rat(int(v)), _CALLS)
     except (KeyError, ValueError, ZeroDivisionError, PolyError):

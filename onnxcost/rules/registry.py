@@ -186,6 +186,8 @@ class NodeContext:
     opset: int
     # Values of small constant inputs (shapes, axes, trip counts), or None when not known.
     values: Callable[[str], np.ndarray | None] = field(default=lambda _name: None)
+    # A scalar input's value as a dim expression's text (formula mode), or None.
+    dim_values: Callable[[str], str | None] = field(default=lambda _name: None)
     # Cost of a graph attribute (If branches, Loop/Scan bodies), analysed by the caller.
     subgraph: Callable[[str], Cost] = field(default=lambda _attr: Cost())
 
@@ -237,6 +239,15 @@ class NodeContext:
 
     def out_numel(self, i: int = 0) -> int:
         return prod(self.out_dims(i))
+
+    def dim_value(self, i: int) -> Any:
+        """In formula mode, input i's scalar value as a polynomial of the dims, or None."""
+        t = self.input(i)
+        if t is None or not _FORMULAS[0]:
+            return None
+        text = self.dim_values(t.name)
+        p = dim_poly(text) if text is not None else False
+        return None if p is False else p
 
     def value(self, i: int) -> np.ndarray | None:
         """The constant value of input i, if it is a known small constant."""
