@@ -13,7 +13,9 @@ from onnx import helper
 
 from onnxcost import rules
 from onnxcost.analysis import memory
+from onnxcost.analysis.formulas import FormulaData, formula_plan, positive
 from onnxcost.analysis.params import Constants, classify
+from onnxcost.analysis.poly import PolyError, is_poly
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
 from onnxcost.analysis.quant_params import packed_weight_override
 from onnxcost.errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
@@ -37,7 +39,7 @@ from onnxcost.report.records import (
     UnresolvedItem,
 )
 from onnxcost.rules.plugins import load_plugins
-from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved
+from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, formula_mode
 
 
 def analyze(
@@ -47,6 +49,7 @@ def analyze(
     strict: bool = False,
     input_values: dict[str, np.ndarray] | None = None,
     held_outside: frozenset[str] = frozenset(),
+    formulas: bool = False,
 ) -> Report:
     """Analyse a model file (or ModelProto, left unmodified) without running it.
 
@@ -54,7 +57,22 @@ def analyze(
     whose condition they decide then costs the branch that runs. `held_outside`: graph inputs
     and outputs a runtime keeps in buffers of its own (a KV cache): the activation peak leaves
     them out (an output is then live only while its node makes it); costs are unchanged.
+    `formulas`: dims left unbound reach the rules as polynomials, and every figure is an exact
+    expression of them (analysis/formulas.py binds such a report to numbers).
     """
+    with formula_mode(formulas):
+        return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
+
+
+def _analyze(
+    model: str | os.PathLike[str] | onnx.ModelProto,
+    dims: dict[str, int] | None,
+    input_shapes: dict[str, list[int]] | None,
+    strict: bool,
+    input_values: dict[str, np.ndarray] | None,
+    formulas: bool,
+    held_outside: frozenset[str] = frozenset(),
+) -> Report:
     load_plugins()
     loaded = load(model)
     bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict=strict)
@@ -89,7 +107,7 @@ def analyze(
             "costs that depend on them are lower bounds"
         )
 
-    plan, live = _memory_plan(g, consts, infos, nodes, held_outside)
+    plan, live, fdata = _memory_plan(g, consts, infos, nodes, formulas, held_outside)
     report = Report(
         model=_model_meta(loaded.model, loaded),
         inputs=[_summary(infos, n) for n in g.graph_inputs],
@@ -97,7 +115,7 @@ def analyze(
         dims=bound,
         totals=Totals(),
         params_by_dtype=_params_by_dtype(consts),
-        op_types=_op_types(nodes),
+        op_types=_op_types(nodes, formulas),
         nodes=nodes,
         memory=plan,
         uncounted=coster.uncounted_list(),
@@ -107,6 +125,9 @@ def analyze(
         subgraph_nodes=list(coster.subgraph_records.values()),
     )
     _fill_totals(report, consts, live, g, coster)
+    if fdata is not None:
+        report.formula_data = fdata
+        fdata.unbound = list(unbound)
     if strict:
         _enforce_strict(report)
     return report
@@ -193,7 +214,7 @@ class _Coster:
                 rec.status = "unresolved"
                 reason = "; ".join(cost.notes) or "only partly counted"
                 self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
-        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        rec.unit = "matrix" if positive(rec.macs) else "vector"
         if rec.kind != "view":
             reads = (n for n in node.input if n)
             if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
@@ -243,6 +264,7 @@ class _Coster:
             attrs=attrs,
             opset=opset,
             values=lambda n: self.shapes.value(scope, n),
+            dim_values=lambda n: self.shapes.dim_value(scope, n),
             subgraph=lambda attr: self.subgraph_cost(
                 attrs.get(attr),
                 name,
@@ -256,6 +278,12 @@ class _Coster:
             self.unresolved.append(
                 UnresolvedItem(u.tensor, name, self.reason(u.tensor, u.reason, scope))
             )
+            if rec is not None:
+                rec.status = "unresolved"
+            return Cost(lower_bound=True)
+        except PolyError as e:  # formula mode: a branch on a symbolic dim, or a capped expression
+            tensor = next(iter(node.output), name)
+            self.unresolved.append(UnresolvedItem(tensor, name, f"formula: {e}"))
             if rec is not None:
                 rec.status = "unresolved"
             return Cost(lower_bound=True)
@@ -375,7 +403,7 @@ class _Coster:
             return rec
         rec.macs, rec.flops = cost.macs, cost.flops
         rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
-        rec.unit = "matrix" if rec.macs > 0 else "vector"
+        rec.unit = "matrix" if positive(rec.macs) else "vector"
         if unresolved or cost.lower_bound:
             rec.status = "unresolved"
         entry = rules.lookup(node.domain, node.op_type)
@@ -427,10 +455,11 @@ def _summary(infos: dict[str, TensorInfo], name: str) -> TensorSummary:
 def _memory_plan(
     g: Graph,
     consts: Constants,
-    infos: dict[str, TensorInfo],
+    infos: Mapping[str, TensorInfo],
     nodes: list[NodeCost],
+    formulas: bool = False,
     held_outside: frozenset[str] = frozenset(),
-) -> tuple[MemoryPlan, memory.Liveness]:
+) -> tuple[MemoryPlan, memory.Liveness, FormulaData | None]:
     steps: list[memory.Step] = []
     names: list[str] = []
     for i, rec in zip(g.order, nodes, strict=True):
@@ -444,39 +473,12 @@ def _memory_plan(
         names.append(rec.name)
     inputs = [t for t in g.graph_inputs if t not in consts.constant and t not in held_outside]
     outputs = [t for t in g.graph_outputs if t not in consts.constant and t not in held_outside]
-    file_order = list(range(len(steps)))
-    live = memory.simulate(file_order, steps, infos, inputs, outputs)
     position = {rec.name: k for k, rec in enumerate(nodes)}
-    plan = MemoryPlan(
-        schedule="file",
-        peak_step=live.peak_position,
-        peak_node=names[live.peak_position] if live.peak_position is not None and names else None,
-        peak_elements=live.peak_elements,
-        peak_bytes=live.peak_bytes,
-        best_peak_elements=live.peak_elements,
-        best_peak_bytes=live.peak_bytes,
-        best_peak_node=None,
-        best_schedule="file",
-        step_nodes=[position[n] for n in names],
-        live_bytes=live.live_bytes,
-    )
-    plan.best_peak_node = plan.peak_node
-    if steps:
-        order = memory.greedy_order(steps, infos, outputs)
-        # the same order (a chain, say) has the same peak: no second simulation
-        best = (
-            memory.simulate(order, steps, infos, inputs, outputs) if order != file_order else live
-        )
-        if best.peak_bytes < live.peak_bytes:
-            plan.best_peak_elements = best.peak_elements
-            plan.best_peak_bytes = best.peak_bytes
-            pos = best.peak_position
-            plan.best_peak_node = names[order[pos]] if pos is not None else None
-            plan.best_schedule = "greedy"
-            plan.best_order = list(order)
-            plan.best_live_bytes = best.live_bytes
-            plan.best_peak_step = pos
-    return plan, live
+    step_nodes = [position[n] for n in names]
+    if formulas:
+        return formula_plan(steps, names, step_nodes, infos, inputs, outputs)
+    plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs)
+    return plan, live, None
 
 
 def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> None:
@@ -513,7 +515,7 @@ def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
     return [DtypeSize(k, v[0], v[1]) for k, v in sorted(by.items(), key=lambda kv: -kv[1][1])]
 
 
-def _op_types(nodes: list[NodeCost]) -> list[OpTypeCost]:
+def _op_types(nodes: list[NodeCost], formulas: bool = False) -> list[OpTypeCost]:
     agg: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for n in nodes:
         if n.status == "constant":
@@ -523,6 +525,11 @@ def _op_types(nodes: list[NodeCost]) -> list[OpTypeCost]:
         a[1] += n.macs
         a[2] += n.flops
         a[3] += n.memory_traffic_bytes
+    if formulas and any(is_poly(x) for a in agg.values() for x in a):
+        # shares and the order depend on the dims' values: those come when the report is bound
+        rows = [OpTypeCost(op, dom, *a, 0.0, 0.0) for (dom, op), a in agg.items()]
+        rows.sort(key=lambda r: r.op_type)
+        return rows
     total_macs = sum(a[1] for a in agg.values()) or 1
     total_flops = sum(a[2] for a in agg.values()) or 1
     rows = [

@@ -9,8 +9,11 @@ graph outputs stay live to the end.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from onnxcost.report.records import MemoryPlan
 from onnxcost.rules.registry import TensorInfo
 
 GREEDY_WINDOW = 16  # ready nodes the greedy scheduler weighs at each step (earliest in file order)
@@ -35,19 +38,51 @@ class Liveness:
     live_bytes: list[int] = field(default_factory=list)  # bytes live at each position of the order
 
 
+SizeOf = Callable[[str], "tuple[Any, Any] | None"]
+
+
 def _size(info: TensorInfo | None) -> tuple[int, int] | None:
     if info is None or not info.sized:
         return None
     return info.numel(), info.nbytes()
 
 
+def info_sizes(infos: Mapping[str, TensorInfo]) -> SizeOf:
+    """(elements, bytes) of a tensor from its info; in formula mode, polynomials of the dims."""
+    return lambda t: _size(infos.get(t))
+
+
 def simulate(
     order: list[int],
     steps: list[Step],
-    infos: dict[str, TensorInfo],
+    infos: Mapping[str, TensorInfo],
     graph_inputs: list[str],
     graph_outputs: list[str],
+    size_of: SizeOf | None = None,
+    symbolic: bool = False,
 ) -> Liveness:
+    """Liveness along `order`. `size_of` gives buffer sizes (default: from `infos`); `symbolic`:
+    shapes with named dims count as known for in-place reuse (the formula analysis and the
+    figures bound from it must choose the buffers a bound analysis chooses)."""
+    n = len(order)
+    sizes, spans, result = buffers(
+        order, steps, infos, graph_inputs, graph_outputs, size_of, symbolic
+    )
+    scan(sizes, spans, n, result)
+    return result
+
+
+def buffers(
+    order: list[int],
+    steps: list[Step],
+    infos: Mapping[str, TensorInfo],
+    graph_inputs: list[str],
+    graph_outputs: list[str],
+    size_of: SizeOf | None = None,
+    symbolic: bool = False,
+) -> tuple[list[tuple[Any, Any]], list[list[int]], Liveness]:
+    """Which buffer each tensor lives in, each buffer's size and [first, last] step."""
+    size_of = size_of or info_sizes(infos)
     n = len(order)
     end_of_run = n  # graph outputs live past the last step
     last_use: dict[str, int] = {}
@@ -63,7 +98,7 @@ def simulate(
     result = Liveness()
 
     def new_buffer(t: str, start: int) -> None:
-        size = _size(infos.get(t))
+        size = size_of(t)
         if size is None:
             result.unknown.append(t)
             size = (0, 0)
@@ -85,14 +120,18 @@ def simulate(
             if step.kind == "view" and k == 0 and step.inputs and step.inputs[0] in buf_of:
                 b = buf_of[step.inputs[0]]
             elif step.kind == "elementwise":
-                b = _inplace_candidate(step, out, pos, buf_of, spans, taken, infos)
+                b = _inplace_candidate(step, out, pos, buf_of, spans, taken, infos, symbolic)
             if b is None:
                 new_buffer(out, pos)
                 continue
             taken.add(b)
             buf_of[out] = b
             spans[b][1] = max(spans[b][1], last_use.get(out, pos))
+    return sizes, spans, result
 
+
+def scan(sizes: list[tuple[int, int]], spans: list[list[int]], n: int, result: Liveness) -> None:
+    """Totals, live bytes per step and the peak, from buffer sizes (ints) and spans."""
     delta_el = [0] * (n + 2)
     delta_b = [0] * (n + 2)
     for (el, nb), (start, end) in zip(sizes, spans, strict=True):
@@ -112,7 +151,6 @@ def simulate(
         if live_b > result.peak_bytes:
             result.peak_bytes = live_b
             result.peak_position = min(pos, n - 1) if n else None
-    return result
 
 
 def _inplace_candidate(
@@ -122,23 +160,33 @@ def _inplace_candidate(
     buf_of: dict[str, int],
     spans: list[list[int]],
     taken: set[int],
-    infos: dict[str, TensorInfo],
+    infos: Mapping[str, TensorInfo],
+    symbolic: bool = False,
 ) -> int | None:
     o = infos.get(out)
-    if o is None or not o.static:
+    if o is None or not (o.static or (symbolic and _known(o))):
         return None
     for t in step.inputs:
         b = buf_of.get(t)
         if b is None or b in taken or spans[b][1] != pos:
             continue
         i = infos.get(t)
-        if i is not None and i.static and i.shape == o.shape and i.elem_type == o.elem_type:
+        if i is None or not (i.static or (symbolic and _known(i))):
+            continue
+        if i.shape == o.shape and i.elem_type == o.elem_type:
             return b
     return None
 
 
+def _known(t: TensorInfo) -> bool:
+    return t.shape is not None and all(d is not None for d in t.shape)
+
+
 def greedy_order(
-    steps: list[Step], infos: dict[str, TensorInfo], graph_outputs: list[str]
+    steps: list[Step],
+    infos: Mapping[str, TensorInfo],
+    graph_outputs: list[str],
+    size_of: SizeOf | None = None,
 ) -> list[int]:
     """List scheduling: among the earliest ready nodes, run the one that grows memory least."""
     producer: dict[str, int] = {}
@@ -160,10 +208,11 @@ def greedy_order(
                 indeg[s] += 1
     keep = set(graph_outputs)
     sizes: dict[str, int] = {}
+    size_of = size_of or info_sizes(infos)
 
     def nbytes(t: str) -> int:
         if t not in sizes:
-            size = _size(infos.get(t))
+            size = size_of(t)
             sizes[t] = size[1] if size else 0
         return sizes[t]
 
@@ -194,3 +243,50 @@ def greedy_order(
             if indeg[nxt] == 0:
                 heapq.heappush(ready, nxt)
     return order
+
+
+def plan(
+    steps: list[Step],
+    names: list[str],
+    step_nodes: list[int],
+    infos: Mapping[str, TensorInfo],
+    inputs: list[str],
+    outputs: list[str],
+    size_of: SizeOf | None = None,
+    symbolic: bool = False,
+) -> tuple[MemoryPlan, Liveness]:
+    """The file order's liveness and the greedy order's, when it has a lower peak."""
+    file_order = list(range(len(steps)))
+    live = simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
+    result = MemoryPlan(
+        schedule="file",
+        peak_step=live.peak_position,
+        peak_node=names[live.peak_position] if live.peak_position is not None and names else None,
+        peak_elements=live.peak_elements,
+        peak_bytes=live.peak_bytes,
+        best_peak_elements=live.peak_elements,
+        best_peak_bytes=live.peak_bytes,
+        best_peak_node=None,
+        best_schedule="file",
+        step_nodes=list(step_nodes),
+        live_bytes=live.live_bytes,
+    )
+    result.best_peak_node = result.peak_node
+    if steps:
+        order = greedy_order(steps, infos, outputs, size_of)
+        # the same order (a chain, say) has the same peak: no second simulation
+        best = (
+            simulate(order, steps, infos, inputs, outputs, size_of, symbolic)
+            if order != file_order
+            else live
+        )
+        if best.peak_bytes < live.peak_bytes:
+            result.best_peak_elements = best.peak_elements
+            result.best_peak_bytes = best.peak_bytes
+            pos = best.peak_position
+            result.best_peak_node = names[order[pos]] if pos is not None else None
+            result.best_schedule = "greedy"
+            result.best_order = list(order)
+            result.best_live_bytes = best.live_bytes
+            result.best_peak_step = pos
+    return result, live

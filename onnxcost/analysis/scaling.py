@@ -11,7 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from onnxcost.analysis import roofline
+from onnxcost.analysis import formulas, roofline
+from onnxcost.analysis.analyzer import analyze as run_analysis
+from onnxcost.analysis.poly import PolyError
 from onnxcost.errors import UsageError
 from onnxcost.hardware.database import HardwareSpec
 from onnxcost.report.records import Report
@@ -49,7 +51,10 @@ def scale(
     dims: dict[str, int] | None = None,
     **analyze_kwargs: Any,
 ) -> list[ScalingRow]:
-    """Analyse `model` once per value of `dim` (other dims fixed by `dims`) and apply the roofline.
+    """The roofline of `model` at each value of `dim` (other dims fixed by `dims`).
+
+    One formula analysis evaluated at each value (analysis/formulas.py) when the formulas are
+    complete; else one analysis per value.
 
     `analyze` is onnxcost.analyze (or anything with its signature); extra keyword arguments go to it.
     """
@@ -60,6 +65,9 @@ def scale(
             raise UsageError(f"--dim {dim}: values must be positive integers, got {v!r}")
     if dims and dim in dims:
         raise UsageError(f"--dim {dim} is both fixed and scaled: give it once")
+    rows = _from_formulas(model, dim, values, spec, analyze, dims, analyze_kwargs)
+    if rows is not None:
+        return rows
     rows = []
     for v in values:
         report = analyze(model, dims={**(dims or {}), dim: v}, **analyze_kwargs)
@@ -68,6 +76,36 @@ def scale(
                 f"--dim {dim}: the model has no dim named {dim!r}"
                 + (f" (its dims: {', '.join(report.dims)})" if report.dims else "")
             )
+        roofline.apply(report, spec)
+        rows.append(row(v, report))
+    return rows
+
+
+def _from_formulas(
+    model: Any,
+    dim: str,
+    values: Sequence[int],
+    spec: HardwareSpec,
+    analyze: Analyze,
+    dims: dict[str, int] | None,
+    kwargs: dict[str, Any],
+) -> list[ScalingRow] | None:
+    """One formula analysis, bound at each value: what one analysis per value gives.
+
+    None (analyse per value) when a formula could not be formed for some node: a bound analysis
+    may resolve what the formulas could not, and the rows must be the same either way."""
+    if kwargs.get("strict") or analyze is not run_analysis:
+        return None
+    try:
+        sym = analyze(model, dims=dims, formulas=True, **kwargs)
+    except PolyError:
+        return None
+    fd = sym.formula_data
+    if fd is None or dim not in fd.unbound or sym.unresolved:
+        return None
+    rows = []
+    for v in values:
+        report = formulas.bind(sym, {dim: v})
         roofline.apply(report, spec)
         rows.append(row(v, report))
     return rows

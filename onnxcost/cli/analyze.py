@@ -139,7 +139,38 @@ def analyze(
             plot_module.roofline_plot(report, spec, plot)
     if by == "module":
         report.modules = modules_module.aggregate(report, depth=depth)
-    write_output(_render_any(report, fmt, per_node, top), output)
+    text = _render_any(report, fmt, per_node, top)
+    if fmt in ("json", "table", "markdown"):
+        symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+        if fmt == "json":
+            text = _render_any(report, fmt, per_node, top)
+        elif symbolic is not None:
+            from onnxcost.report.render import render_formulas
+
+            text += render_formulas(symbolic, report.formulas or {})
+    write_output(text, output)
+
+
+def _attach_formulas(report, model, fixed, input_shapes, spec):
+    """Give `report` its `formulas`; returns the formula report when some dims are unbound."""
+    from onnxcost.analysis import formulas as formula_module
+    from onnxcost.analysis.analyzer import analyze as run_analysis
+    from onnxcost.analysis.poly import PolyError
+    from onnxcost.errors import OnnxCostError
+
+    if not any(w.startswith("unbound dims: ") for w in report.warnings):
+        return None  # every dim bound: the totals are the numbers (no `formulas` object)
+    try:
+        source = run_analysis(model, dims=fixed, input_shapes=input_shapes, formulas=True)
+    except OnnxCostError as e:
+        report.warnings.append(f"formulas not given: {e}")
+        return None
+    try:
+        report.formulas = formula_module.formulas(source, spec)
+    except PolyError as e:  # a peak or latency expression past the caps
+        report.warnings.append(f"formulas not given: {e}")
+        return None
+    return source
 
 
 def _render_any(report, fmt: str, per_node: bool, top: int) -> str:

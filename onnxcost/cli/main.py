@@ -25,6 +25,10 @@ COMMANDS = {
         "onnxcost.cli.gate:diff",
         "Compare OLD and NEW (models, or JSON reports saved by `analyze --format json`).",
     ),
+    "fit": (
+        "onnxcost.cli.fit:fit",
+        "The largest value of dim NAME for which MODEL keeps every budget.",
+    ),
     "hw": (
         "onnxcost.cli.hw:hw",
         "The hardware database: peak throughput, memory and bandwidth of each device, with "

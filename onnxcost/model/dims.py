@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from math import gcd
+from typing import Any
 
 import onnx
 
+from onnxcost.analysis.poly import Poly, PolyError, ceildiv, floordiv, pmax, pmin
 from onnxcost.errors import ModelError, UsageError
 from onnxcost.model.loader import iter_graphs
 from onnxcost.rules.registry import Dim, TensorInfo
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%()]))")
+_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|\*\*|[-+*/%(),]))")
 _MAX_EXPR = 256  # characters: a dim expression is short; a longer one is just a name
 
 
@@ -34,40 +37,94 @@ def evaluate(text: str, dims: dict[str, int]) -> int | None:
     tokens = _tokens(text)
     if tokens is None or not any(kind == "op" for kind, _ in tokens):
         return None
+
+    def name(v: str) -> Fraction:
+        if v not in dims:
+            raise KeyError(v)
+        return Fraction(dims[v])
+
+    try:
+        value = _parse(tokens, name, Fraction, None)
+    except (KeyError, ValueError, ZeroDivisionError):
+        return None
+    if value.denominator != 1 or value < 0:
+        return None
+    return int(value)
+
+
+def to_poly(text: str) -> int | Poly | None:
+    """A dim as an exact polynomial of the model's dim names (formula mode), or None when the
+    text is not an expression we understand. The shape engine writes sympy's syntax:
+    `floor(H/2 - 1/2) + 1`, `ceiling(...)`, `Max(a, b)`, `2*seq`, `a + b`."""
+    tokens = _tokens(text)
+    if tokens is None or not any(kind == "op" for kind, _ in tokens):
+        if tokens is not None and len(tokens) == 1 and tokens[0][0] == "int":
+            return int(text)
+        if tokens is not None and len(tokens) == 1 and tokens[0][0] == "name":
+            return Poly(tokens[0][1])
+        # a name that is not an identifier cannot be written in a formula (it is eval'd text)
+        return None
+    try:
+        value = _parse(tokens, lambda v: Rat(Poly(v)), lambda v: Rat(int(v)), _CALLS)
+    except (KeyError, ValueError, ZeroDivisionError, PolyError):
+        return None
+    return value.num if value.den == 1 else None
+
+
+def _parse(tokens: list[tuple[str, str]], name: Any, num: Any, calls: dict | None) -> Any:
+    """Recursive descent over + - * / // % ** and parentheses (calls when `calls` is given)."""
     pos = 0
 
     def peek() -> str | None:
         return tokens[pos][1] if pos < len(tokens) and tokens[pos][0] == "op" else None
 
-    def primary() -> Fraction:
+    def primary() -> Any:
         nonlocal pos
         if pos >= len(tokens):
             raise ValueError("truncated")
         kind, v = tokens[pos]
         pos += 1
         if kind == "int":
-            return Fraction(int(v))
-        if kind == "name":
-            if v not in dims:
-                raise KeyError(v)
-            return Fraction(dims[v])
-        if v == "(":
+            x = num(v)
+        elif kind == "name":
+            if calls is not None and v in calls and peek() == "(":
+                pos += 1
+                args = [expr()]
+                while peek() == ",":
+                    pos += 1
+                    args.append(expr())
+                if peek() != ")":
+                    raise ValueError("unbalanced")
+                pos += 1
+                x = calls[v](*args)
+            else:
+                x = name(v)
+        elif v == "(":
             x = expr()
             if peek() != ")":
                 raise ValueError("unbalanced")
             pos += 1
-            return x
-        if v == "-":
-            return -primary()
-        raise ValueError(v)
+        elif v == "-":
+            return -factor()
+        else:
+            raise ValueError(v)
+        return x
 
-    def term() -> Fraction:
+    def factor() -> Any:
         nonlocal pos
         x = primary()
+        if calls is not None and peek() == "**":
+            pos += 1
+            x = x ** factor()
+        return x
+
+    def term() -> Any:
+        nonlocal pos
+        x = factor()
         while peek() in ("*", "/", "//", "%"):
             op = tokens[pos][1]
             pos += 1
-            y = primary()
+            y = factor()
             if op == "*":
                 x = x * y
             elif y == 0:
@@ -75,12 +132,12 @@ def evaluate(text: str, dims: dict[str, int]) -> int | None:
             elif op == "/":
                 x = x / y
             elif op == "//":
-                x = Fraction(x // y)
+                x = x // y
             else:
                 x = x % y
         return x
 
-    def expr() -> Fraction:
+    def expr() -> Any:
         nonlocal pos
         x = term()
         while peek() in ("+", "-"):
@@ -89,13 +146,92 @@ def evaluate(text: str, dims: dict[str, int]) -> int | None:
             x = x + term() if op == "+" else x - term()
         return x
 
-    try:
-        value = expr()
-    except (KeyError, ValueError, ZeroDivisionError):
-        return None
-    if pos != len(tokens) or value.denominator != 1 or value < 0:
-        return None
-    return int(value)
+    value = expr()
+    if pos != len(tokens):
+        raise ValueError("trailing tokens")
+    return value
+
+
+class Rat:
+    """A polynomial over a positive integer denominator: sympy writes `floor(H/2 - 1/2)`."""
+
+    __slots__ = ("den", "num")
+
+    def __init__(self, num: int | Poly, den: int = 1) -> None:
+        if den < 0:
+            num, den = -num, -den
+        g = den
+        for c in num.terms.values() if isinstance(num, Poly) else (num,):
+            g = gcd(g, c)
+        if g > 1:
+            num = num // g
+            den //= g
+        self.num, self.den = num, den
+
+    @staticmethod
+    def of(x: Any) -> Rat:
+        return x if isinstance(x, Rat) else Rat(x)
+
+    def const(self) -> Fraction:
+        if isinstance(self.num, Poly):
+            raise ValueError("not a constant")
+        return Fraction(self.num, self.den)
+
+    def __add__(self, o: Any) -> Rat:
+        o = Rat.of(o)
+        return Rat(self.num * o.den + o.num * self.den, self.den * o.den)
+
+    def __sub__(self, o: Any) -> Rat:
+        return self + (-Rat.of(o))
+
+    def __neg__(self) -> Rat:
+        return Rat(-self.num, self.den)
+
+    def __mul__(self, o: Any) -> Rat:
+        o = Rat.of(o)
+        return Rat(self.num * o.num, self.den * o.den)
+
+    def __truediv__(self, o: Any) -> Rat:
+        c = Rat.of(o).const()
+        if c == 0:
+            raise ZeroDivisionError
+        return Rat(self.num * c.denominator, self.den * c.numerator)
+
+    def __floordiv__(self, o: Any) -> Rat:
+        q = self / o
+        return Rat(floordiv(q.num, q.den))
+
+    def __mod__(self, o: Any) -> Rat:
+        return self - Rat.of(o) * (self // o)
+
+    def __pow__(self, o: Any) -> Rat:
+        e = Rat.of(o).const()
+        if e.denominator != 1 or e < 0 or e > 32:
+            raise ValueError("power")
+        return Rat(self.num ** int(e), self.den ** int(e))
+
+    def __eq__(self, o: object) -> bool:  # only `y == 0` in the parser
+        return not isinstance(self.num, Poly) and Fraction(self.num, self.den) == o
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _whole(x: Rat) -> int | Poly:
+    if x.den != 1:
+        raise ValueError("not an integer")
+    return x.num
+
+
+_CALLS = {
+    "floor": lambda x: Rat(floordiv(x.num, x.den)),
+    "ceiling": lambda x: Rat(ceildiv(x.num, x.den)),
+    "ceil": lambda x: Rat(ceildiv(x.num, x.den)),
+    "Max": lambda *a: Rat(pmax(*map(_whole, a))),
+    "Min": lambda *a: Rat(pmin(*map(_whole, a))),
+    "max": lambda *a: Rat(pmax(*map(_whole, a))),
+    "min": lambda *a: Rat(pmin(*map(_whole, a))),
+    "Mod": lambda a, b: a % b,
+}
 
 
 def _tokens(text: str) -> list[tuple[str, str]] | None:

@@ -78,6 +78,8 @@ class Shapes:
     values: dict[Scope, dict[str, np.ndarray]]
     failures: list[Failure] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Scalars whose value is a dim expression (a trip count from Shape -> Gather): its text
+    dim_values: dict[Scope, dict[str, str]] = field(default_factory=dict)
     # How many node outputs each step produced a static shape for (for the README's table).
     declared_fallbacks: int = 0
 
@@ -94,6 +96,13 @@ class Shapes:
             if scope:
                 out.update(self.scopes[scope])
         return out
+
+    def dim_value(self, scope: Scope, name: str) -> str | None:
+        for k in range(len(scope), -1, -1):
+            v = self.dim_values.get(scope[:k], {}).get(name)
+            if v is not None:
+                return v
+        return None
 
     def value(self, scope: Scope, name: str) -> np.ndarray | None:
         for k in range(len(scope), -1, -1):
@@ -465,6 +474,12 @@ class _Walk:
             val = self.known_value(v)
             if val is not None:
                 values[v.name] = val
+            else:
+                sym = self.ctx._symbolic_values.get(v)
+                if sym is not None and len(sym) == 1 and isinstance(sym[0], ir.SymbolicDim):
+                    text = self.dim(sym[0])
+                    if isinstance(text, str):
+                        self.result.dim_values.setdefault(scope, {})[v.name] = text
         self.result.scopes[scope] = infos
         self.result.values[scope] = values
 

@@ -258,6 +258,10 @@ class Report:
     hardware: dict[str, Any] | None = None  # roofline summary, when a device is given
     subgraph_nodes: list[SubgraphNodeCost] = field(default_factory=list)
     modules: list[ModuleCost] | None = None  # the module tree, when asked for (--by module)
+    # Each figure of `totals` as an expression of the dims (analysis/formulas.py), when asked for
+    formulas: dict[str, Any] | None = None
+    # What a formula analysis keeps to bind its expressions to numbers (not in the JSON)
+    formula_data: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         totals = asdict(self.totals)
@@ -289,4 +293,6 @@ class Report:
             d["modules"] = [m.to_dict() for m in self.modules]
         if self.hardware is not None:
             d["hardware"] = self.hardware
+        if self.formulas is not None:
+            d["formulas"] = dict(self.formulas)
         return d

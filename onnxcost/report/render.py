@@ -314,3 +314,37 @@ def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "ta
     )
     title = f"{'## ' if md else ''}" + sanitize.text(f"Scaling {dim} on {device}: {where}")
     return "\n".join([title, table(head, body, md)]) + "\n"
+
+
+_FORMULA_LABELS = {
+    "macs": "MACs",
+    "flops": "FLOPs",
+    "params": "parameters",
+    "weight_bytes": "weight bytes",
+    "activations_total_bytes": "activations (total, bytes)",
+    "activations_peak_bytes": "peak activations (bytes)",
+    "peak_memory_bytes": "peak memory (bytes)",
+    "memory_traffic_bytes": "memory traffic (bytes)",
+}
+
+
+def render_formulas(symbolic: Report, strings: dict[str, str]) -> str:
+    """The totals as formulas of the unbound dims, factored, SI-grouped coefficients."""
+    from onnxcost.analysis import formulas as F  # only for reports with unbound dims
+    from onnxcost.analysis.poly import pretty
+
+    figs = F.figures(symbolic)
+    names = sanitize.text(", ".join(symbolic.formula_data.unbound))
+    lines = ["", f"Formulas (unbound dims: {names}; exact for every value):"]
+    for key, label in _FORMULA_LABELS.items():
+        lines.append(f"  {label} = {sanitize.text(pretty(figs[key]))}")
+    if "latency_s" in strings and len(strings["latency_s"]) <= 400:
+        lines.append(f"  latency (s) = {sanitize.text(strings['latency_s'])}")
+    peak = symbolic.formula_data.peak_bytes
+    if len(peak) > 1:
+        lines.append(
+            "  the peak's step depends on the dims: one of "
+            + ", ".join(sanitize.text(c.node) for c in peak[:8])
+            + (" ..." if len(peak) > 8 else "")
+        )
+    return "\n".join(lines) + "\n"

@@ -67,6 +67,10 @@ def loop(ctx: NodeContext) -> Cost:
     if has_cond and cond == 0:
         return Cost(notes=("Loop: condition is constant false, body never runs",))
     trip = _scalar(ctx, 0)
+    if trip is None:
+        symbolic = ctx.dim_value(0)  # formula mode: a trip count that is a dim (Shape -> Gather)
+        if symbolic is not None:
+            return body.scaled(symbolic)
     if trip is None or (has_cond and trip in _NO_LIMIT):
         return _unknown(body, "trip count unknown")
     return body.scaled(max(trip, 0))

@@ -7,7 +7,8 @@ which raise `Unresolved`: the analyzer then marks the node as a lower bound inst
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from math import prod
@@ -16,9 +17,46 @@ from typing import Any
 import numpy as np
 
 from onnxcost import dtypes
+from onnxcost.analysis.poly import Poly, pmax
 from onnxcost.errors import ModelError
 
 Dim = int | str | None  # int: static, str: symbolic name, None: unknown
+
+
+# Formula mode (onnxcost.analysis.formulas): named dims reach the rules as exact polynomials
+# (analysis/poly.py) instead of raising Unresolved, so that each cost is an expression of them.
+_FORMULAS = [False]
+
+
+@contextmanager
+def formula_mode(on: bool = True) -> Iterator[None]:
+    before = _FORMULAS[0]
+    _FORMULAS[0] = on
+    try:
+        yield
+    finally:
+        _FORMULAS[0] = before
+
+
+def formulas_on() -> bool:
+    return _FORMULAS[0]
+
+
+_DIM_POLYS: dict[str, Any] = {}
+
+
+def dim_poly(d: str) -> Any:
+    """A dim's text as a polynomial (cached: the same few texts recur on every tensor)."""
+    p = _DIM_POLYS.get(d)
+    if p is None:
+        from onnxcost.model.dims import to_poly  # dims imports this module
+
+        p = to_poly(d)
+        if p is None:
+            p = False
+        if len(_DIM_POLYS) < 100_000:
+            _DIM_POLYS[d] = p
+    return p
 
 
 class Unresolved(Exception):
@@ -46,8 +84,25 @@ class TensorInfo:
 
     @property
     def sized(self) -> bool:
-        """A static size in bytes is known."""
-        return self.static and (self.elem_type != 0 or self.item_bits > 0)
+        """A static size in bytes is known (in formula mode: an expression of the dims)."""
+        known = self.static or (_FORMULAS[0] and self.formula_shape is not None)
+        return known and (self.elem_type != 0 or self.item_bits > 0)
+
+    @cached_property
+    def formula_shape(self) -> tuple | None:
+        """The shape with named dims as polynomials, or None when a dim is unknown."""
+        if self.shape is None:
+            return None
+        out = []
+        for d in self.shape:
+            if isinstance(d, str):
+                d = dim_poly(d)
+                if d is False:
+                    return None
+            elif d is None:
+                return None
+            out.append(d)
+        return tuple(out)
 
     @cached_property
     def static(self) -> bool:
@@ -57,7 +112,13 @@ class TensorInfo:
         """The static shape, or raise Unresolved."""
         if self.shape is None:
             raise Unresolved(self.name, "rank unknown")
+        if _FORMULAS[0] and not self.static:
+            shape = self.formula_shape
+            if shape is not None:
+                return shape  # type: ignore[return-value]
         for d in self.shape:
+            if isinstance(d, str) and _FORMULAS[0]:
+                raise Unresolved(self.name, f"dim {d!r} is not an expression onnxcost reads")
             if not isinstance(d, int):
                 raise Unresolved(self.name, f"dim {d!r} unbound" if d else "dim unknown")
         return self.shape  # type: ignore[return-value]
@@ -135,6 +196,8 @@ class NodeContext:
     opset: int
     # Values of small constant inputs (shapes, axes, trip counts), or None when not known.
     values: Callable[[str], np.ndarray | None] = field(default=lambda _name: None)
+    # A scalar input's value as a dim expression's text (formula mode), or None.
+    dim_values: Callable[[str], str | None] = field(default=lambda _name: None)
     # Cost of a graph attribute (If branches, Loop/Scan bodies), analysed by the caller.
     subgraph: Callable[[str], Cost] = field(default=lambda _attr: Cost())
 
@@ -186,6 +249,15 @@ class NodeContext:
 
     def out_numel(self, i: int = 0) -> int:
         return prod(self.out_dims(i))
+
+    def dim_value(self, i: int) -> Any:
+        """In formula mode, input i's scalar value as a polynomial of the dims, or None."""
+        t = self.input(i)
+        if t is None or not _FORMULAS[0]:
+            return None
+        text = self.dim_values(t.name)
+        p = dim_poly(text) if text is not None else False
+        return None if p is False else p
 
     def value(self, i: int) -> np.ndarray | None:
         """The constant value of input i, if it is a known small constant."""
@@ -244,17 +316,33 @@ def registered() -> dict[tuple[str, str], RuleEntry]:
 
 
 def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
-    """numpy broadcasting of static shapes, in exact Python ints."""
+    """numpy broadcasting of static shapes, in exact Python ints.
+
+    In formula mode a dim may be a polynomial: against a constant other than 1 the constant is
+    the answer (the model is valid only where they agree); two different polynomials broadcast
+    to their Max (one of them is 1 wherever they differ)."""
     rank = max((len(s) for s in shapes), default=0)
     out: list[int] = []
     for axis in range(rank):
-        dim = 1
+        dim: Any = 1
         for s in shapes:
             k = axis - (rank - len(s))
-            if k < 0 or s[k] == 1:
+            if k < 0:
                 continue
-            if dim not in (1, s[k]):
+            d = s[k]
+            if isinstance(d, Poly) or isinstance(dim, Poly):
+                if isinstance(dim, int) and dim == 1:
+                    dim = d
+                elif isinstance(d, int):
+                    if d != 1:
+                        dim = d
+                elif isinstance(dim, Poly) and d.terms != dim.terms:
+                    dim = pmax(dim, d)
+                continue
+            if d == 1:
+                continue
+            if dim not in (1, d):
                 raise ModelError(f"shapes {' and '.join(map(str, shapes))} do not broadcast")
-            dim = s[k]
+            dim = d
         out.append(dim)
     return tuple(out)

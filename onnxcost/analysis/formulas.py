@@ -1,0 +1,420 @@
+"""Costs as formulas of the model's dims: the figures of one formula analysis, bound to numbers.
+
+`analyze(model, formulas=True)` leaves unbound dims symbolic: every per-node figure is an exact
+polynomial (analysis/poly.py) and the totals are their sums. The activation peak is a maximum
+over the schedule's steps: kept as the steps that can be the peak for some value of the dims
+(the others are below one of them for every value). `bind(report, dims)` evaluates all of it
+to the report a bound analysis gives, with no second walk of the graph: sweeps and `fit` use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Any
+
+from onnxcost.analysis import memory
+from onnxcost.analysis.poly import Poly, PolyError, TooLarge, Unbound, _nonneg, pmax, pretty
+from onnxcost.report.records import MemoryPlan, Report, TensorSummary
+from onnxcost.rules.registry import TensorInfo, dim_poly
+
+MAX_PEAK_CANDIDATES = 256  # steps kept as possible peaks; past this the peak formula is refused
+
+# The figures of `totals` that have a formula (JSON `formulas`), in order.
+FIGURES = (
+    "macs",
+    "flops",
+    "params",
+    "weight_bytes",
+    "activations_total",
+    "activations_total_bytes",
+    "activations_peak",
+    "activations_peak_bytes",
+    "peak_memory_bytes",
+    "memory_traffic_bytes",
+)
+
+
+def positive(x: int | Poly) -> bool:
+    """x > 0, where a formula counts as positive when it can be (MACs decide the unit)."""
+    if isinstance(x, Poly):
+        return any(c > 0 for c in x.terms.values())
+    return x > 0
+
+
+@dataclass
+class Candidate:
+    position: int  # step of the file order
+    node: str
+    expr: int | Poly
+
+
+@dataclass
+class FormulaData:
+    """What binding a formula report needs: the schedule, buffers and their size formulas."""
+
+    steps: list[memory.Step]
+    step_names: list[str]
+    step_nodes: list[int]
+    infos: Mapping[str, TensorInfo]
+    inputs: list[str]
+    outputs: list[str]
+    sizes: list[tuple[Any, Any]]  # per buffer: (elements, bytes)
+    spans: list[list[int]]
+    tensor_sizes: dict[str, Any]  # per tensor, for the greedy schedule at bound values
+    peak_bytes: list[Candidate] = field(default_factory=list)
+    peak_elements: list[Candidate] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)
+
+
+class _Frontier:
+    """Values no other value kept is >= for every value of the dims (first position wins)."""
+
+    def __init__(self) -> None:
+        self.kept: list[Candidate] = []
+        self._last: object = None
+
+    def add(self, pos: int, node: str, v: int | Poly) -> None:
+        if v is self._last:
+            return
+        self._last = v
+        for c in self.kept:
+            if _nonneg(c.expr - v):
+                return
+        self.kept = [c for c in self.kept if not _nonneg(v - c.expr)]
+        self.kept.append(Candidate(pos, node, v))
+        if len(self.kept) > MAX_PEAK_CANDIDATES:
+            raise TooLarge(
+                f"the activation peak has more than {MAX_PEAK_CANDIDATES} steps that can be "
+                "the largest depending on the dims"
+            )
+
+    def expr(self) -> int | Poly:
+        return pmax(*(c.expr for c in self.kept)) if self.kept else 0
+
+
+def formula_plan(
+    steps: list[memory.Step],
+    names: list[str],
+    step_nodes: list[int],
+    infos: Mapping[str, TensorInfo],
+    inputs: list[str],
+    outputs: list[str],
+) -> tuple[MemoryPlan, memory.Liveness, FormulaData]:
+    tensor_sizes: dict[str, Any] = {}
+    size_of = memory.info_sizes(infos)
+
+    def sized(t: str) -> Any:
+        if t not in tensor_sizes:
+            tensor_sizes[t] = size_of(t)
+        return tensor_sizes[t]
+
+    n = len(steps)
+    sizes, spans, live = memory.buffers(
+        list(range(n)), steps, infos, inputs, outputs, sized, symbolic=True
+    )
+    delta_el: list[Any] = [0] * (n + 2)
+    delta_b: list[Any] = [0] * (n + 2)
+    for (el, nb), (start, end) in zip(sizes, spans, strict=True):
+        live.total_elements = live.total_elements + el
+        live.total_bytes = live.total_bytes + nb
+        delta_el[start] = delta_el[start] + el
+        delta_el[end + 1] = delta_el[end + 1] - el
+        delta_b[start] = delta_b[start] + nb
+        delta_b[end + 1] = delta_b[end + 1] - nb
+    fb, fe = _Frontier(), _Frontier()
+    live_el: Any = 0
+    live_b: Any = 0
+    for pos in range(n + 1):
+        live_el = live_el + delta_el[pos]
+        live_b = live_b + delta_b[pos]
+        at = min(pos, n - 1)
+        node = names[at] if n else ""
+        fe.add(at, node, live_el)
+        fb.add(at, node, live_b)
+    live.peak_elements, live.peak_bytes = fe.expr(), fb.expr()
+    plan = MemoryPlan(
+        peak_elements=live.peak_elements,
+        peak_bytes=live.peak_bytes,
+        best_peak_elements=live.peak_elements,
+        best_peak_bytes=live.peak_bytes,
+        step_nodes=list(step_nodes),
+    )
+    data = FormulaData(
+        steps,
+        names,
+        step_nodes,
+        infos,
+        inputs,
+        outputs,
+        sizes,
+        spans,
+        tensor_sizes,
+        fb.kept,
+        fe.kept,
+    )
+    return plan, live, data
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+
+def _ev(x: Any, b: Mapping[str, int]) -> Any:
+    return x.subs(b) if isinstance(x, Poly) else x
+
+
+def _dim_at(d: Any, b: Mapping[str, int], cache: dict) -> Any:
+    if not isinstance(d, str):
+        return d
+    if d in b:
+        return b[d]
+    if d not in cache:
+        p = dim_poly(d)
+        try:
+            cache[d] = _ev(p, b) if p is not False else d
+        except Unbound:
+            cache[d] = d
+    return cache[d]
+
+
+def bind(report: Report, dims: Mapping[str, int]) -> Report:
+    """The report of a formula analysis with `dims` bound: what `analyze(dims=...)` reports."""
+    from onnxcost.analysis.analyzer import _op_types  # the analyzer imports this module
+
+    fd: FormulaData = report.formula_data
+    if fd is None:
+        raise ValueError("bind() needs the report of analyze(..., formulas=True)")
+    b = dict(dims)
+    cache: dict = {}
+
+    def shape(s: list | None) -> list | None:
+        return None if s is None else [_dim_at(d, b, cache) for d in s]
+
+    nodes = []
+    for n in report.nodes:
+        m = replace(
+            n,
+            macs=_ev(n.macs, b),
+            flops=_ev(n.flops, b),
+            bytes_read=_ev(n.bytes_read, b),
+            bytes_written=_ev(n.bytes_written, b),
+            output_shapes=[shape(s) for s in n.output_shapes],
+            notes=list(n.notes),
+        )
+        if m.status != "constant":
+            m.unit = "matrix" if m.macs > 0 else "vector"
+        nodes.append(m)
+    subs = []
+    for n in report.subgraph_nodes:
+        m = replace(
+            n,
+            macs=_ev(n.macs, b),
+            flops=_ev(n.flops, b),
+            bytes_read=_ev(n.bytes_read, b),
+            bytes_written=_ev(n.bytes_written, b),
+        )
+        if m.status != "uncounted":
+            m.unit = "matrix" if m.macs > 0 else "vector"
+        subs.append(m)
+
+    sizes_at: dict[str, Any] = {}
+
+    def size_of(t: str) -> Any:
+        if t not in sizes_at:
+            s = fd.tensor_sizes.get(t)
+            sizes_at[t] = None if s is None else (_ev(s[0], b), _ev(s[1], b))
+        return sizes_at[t]
+
+    plan, live = memory.plan(
+        fd.steps, fd.step_names, fd.step_nodes, fd.infos, fd.inputs, fd.outputs, size_of, True
+    )
+    t = replace(report.totals, status_reasons=list(report.totals.status_reasons))
+    t.macs = sum(n.macs for n in nodes)
+    t.flops = sum(n.flops for n in nodes)
+    t.memory_traffic_bytes = sum(n.memory_traffic_bytes for n in nodes)
+    t.params, t.weight_bytes = _ev(t.params, b), _ev(t.weight_bytes, b)
+    t.activations_total, t.activations_total_bytes = live.total_elements, live.total_bytes
+    t.activations_peak, t.activations_peak_bytes = plan.peak_elements, plan.peak_bytes
+    t.peak_memory_bytes = t.weight_bytes + t.activations_peak_bytes
+    t.latency_s = t.latency_bound_s = None
+    left = [d for d in fd.unbound if d not in b]
+    warnings = [w for w in report.warnings if not w.startswith("unbound dims: ")]
+    if left:
+        warnings.append(
+            "unbound dims: " + ", ".join(left) + " (bind with --dim NAME=VALUE); "
+            "costs that depend on them are lower bounds"
+        )
+    return replace(
+        report,
+        inputs=[TensorSummary(s.name, s.dtype, shape(s.shape)) for s in report.inputs],
+        outputs=[TensorSummary(s.name, s.dtype, shape(s.shape)) for s in report.outputs],
+        dims={**report.dims, **{k: v for k, v in b.items() if k in fd.unbound}},
+        totals=t,
+        op_types=_op_types(nodes),
+        nodes=nodes,
+        memory=plan,
+        unresolved=list(report.unresolved),
+        warnings=warnings,
+        subgraph_nodes=subs,
+        hardware=None,
+        modules=None,
+        formulas=None,
+        formula_data=None,
+    )
+
+
+# --- the formulas of the totals ---------------------------------------------------------------
+
+
+def figures(report: Report) -> dict[str, int | Poly]:
+    """Each figure of `totals` as an int or a polynomial (the peak as Max of its candidates)."""
+    t = report.totals
+    return {k: getattr(t, k) for k in FIGURES}
+
+
+def _frac(x: float) -> Fraction:
+    return Fraction(x)
+
+
+def _num(q: Fraction) -> str:
+    return str(q.numerator) if q.denominator == 1 else f"({q.numerator}/{q.denominator})"
+
+
+def latency(report: Report, spec: Any) -> str:
+    """latency_s as an expression: per node max(FLOPs / P, traffic / B), summed.
+
+    Nodes whose bound is the same for every value of the dims are summed per peak; the rest stay
+    as Max terms. P and B are the device's rates as exact rationals of their float values.
+    """
+    bw = _frac(spec.memory_bandwidth_Bps)
+    per_peak: dict[Fraction, Any] = {}
+    mem: Any = 0
+    undecided: dict[str, int] = {}
+    for n in report.nodes:
+        if n.status == "constant":
+            continue
+        traffic = n.memory_traffic_bytes
+        if not (isinstance(n.flops, Poly) or n.flops > 0):
+            mem = mem + traffic
+            continue
+        unit = n.unit if n.unit in ("matrix", "vector") else "vector"
+        p = _frac(spec.resolve(n.compute_dtype, unit).ops_per_s)
+        # flops / p >= traffic / bw  <=>  flops * bw.n * p.d - traffic * p.n * bw.d >= 0
+        d = n.flops * (bw.numerator * p.denominator) - traffic * (p.numerator * bw.denominator)
+        if _nonneg(d):
+            per_peak[p] = per_peak.get(p, 0) + n.flops
+        elif _nonneg(-d):
+            mem = mem + traffic
+        else:
+            key = f"Max(({n.flops})/{_num(p)}, ({traffic})/{_num(bw)})"
+            undecided[key] = undecided.get(key, 0) + 1
+    parts = [f"({f})/{_num(p)}" for p, f in per_peak.items() if isinstance(f, Poly) or f != 0]
+    if not (isinstance(mem, int) and mem == 0):
+        parts.append(f"({mem})/{_num(bw)}")
+    parts += [k if c == 1 else f"{c}*{k}" for k, c in undecided.items()]
+    return " + ".join(parts) or "0"
+
+
+def formulas(report: Report, spec: Any = None) -> dict[str, str]:
+    """The JSON `formulas` object: each total as a sympy expression string."""
+    out = {k: str(v) for k, v in figures(report).items()}
+    if spec is not None:
+        out["latency_s"] = latency(report, spec)
+    return out
+
+
+def is_symbolic(report: Report) -> bool:
+    return any(isinstance(v, Poly) for v in figures(report).values())
+
+
+# --- the bottleneck step of the peak ------------------------------------------------------------
+
+
+@dataclass
+class Bottleneck:
+    lo: int
+    hi: int  # the range of the dim over which `node` is the peak step
+    position: int
+    node: str
+    expr: str  # its live bytes, with the other dims bound, readable
+
+
+def _argmax(cands: list[Candidate], b: Mapping[str, int]) -> Candidate | None:
+    best, best_v = None, None
+    for c in sorted(cands, key=lambda c: c.position):
+        v = _ev(c.expr, b)
+        if best_v is None or v > best_v:
+            best, best_v = c, v
+    return best
+
+
+def bottleneck(report: Report, dims: Mapping[str, int]) -> Bottleneck | None:
+    """The step at the activation peak for these dims."""
+    fd: FormulaData = report.formula_data
+    c = _argmax(fd.peak_bytes, dims)
+    if c is None:
+        return None
+    return Bottleneck(0, 0, c.position, c.node, _readable(c.expr, dims))
+
+
+def _readable(x: Any, b: Mapping[str, int]) -> str:
+    return pretty(x.partial(b) if isinstance(x, Poly) else x)
+
+
+def bottleneck_ranges(
+    report: Report, dim: str, lo: int, hi: int, dims: Mapping[str, int]
+) -> list[Bottleneck]:
+    """Where the peak step moves as `dim` runs over lo..hi (others bound by `dims`).
+
+    Each value is evaluated up to 20,000 values; past that, 2,000 values spread geometrically,
+    each change then pinned down by bisection (a step that is the peak only between two samples
+    can be missed: said in the README)."""
+    fd: FormulaData = report.formula_data
+
+    def at(v: int) -> Candidate | None:
+        return _argmax(fd.peak_bytes, {**dims, dim: v})
+
+    if hi - lo <= 20_000:
+        points = list(range(lo, hi + 1))
+    else:
+        k = 2000
+        points = sorted({lo, hi} | {round(lo * (hi / max(lo, 1)) ** (i / k)) for i in range(k + 1)})
+        points = [p for p in points if lo <= p <= hi]
+    out: list[Bottleneck] = []
+    prev_v, prev_c = None, None
+    for v in points:
+        c = at(v)
+        if c is None:
+            continue
+        if prev_c is not None and c.position != prev_c.position and prev_v is not None:
+            a, z = prev_v, v  # bisect the change: at(a) is prev_c, at(z) is c
+            while z - a > 1:
+                mid = (a + z) // 2
+                if at(mid).position == prev_c.position:  # type: ignore[union-attr]
+                    a = mid
+                else:
+                    z = mid
+            out[-1].hi = a
+            out.append(Bottleneck(z, v, c.position, c.node, _readable(c.expr, dims)))
+        elif prev_c is None:
+            out.append(Bottleneck(v, v, c.position, c.node, _readable(c.expr, dims)))
+        out[-1].hi = v
+        prev_v, prev_c = v, c
+    return out
+
+
+__all__ = [
+    "FIGURES",
+    "Bottleneck",
+    "FormulaData",
+    "PolyError",
+    "bind",
+    "bottleneck",
+    "bottleneck_ranges",
+    "figures",
+    "formula_plan",
+    "formulas",
+    "is_symbolic",
+    "latency",
+]

@@ -1,0 +1,319 @@
+"""Costs as formulas of the dims: hand-derived expressions, and formulas == bound analyses."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import sympy
+from builders import GraphBuilder
+from click.testing import CliRunner
+from onnx import TensorProto, helper, numpy_helper
+
+from onnxcost.analysis import formulas as F
+from onnxcost.analysis import roofline, scaling
+from onnxcost.analysis.analyzer import analyze
+from onnxcost.analysis.poly import MAX_DEGREE, Poly, TooLarge, Undecidable, floordiv, pmax
+from onnxcost.cli.main import main
+from onnxcost.hardware import database as hardware
+from onnxcost.model.dims import to_poly
+
+B, S, H, W, N = (Poly(n) for n in ("batch", "seq", "H", "W", "N"))
+
+
+def _sympify(expr: str, names) -> sympy.Expr:
+    # dims named like sympy's own functions (N, S, E, I) must be declared symbols
+    return sympy.sympify(expr, locals={n: sympy.Symbol(n) for n in names})
+
+
+def _sym(expr: str, b: dict[str, int]) -> int:
+    return int(_sympify(expr, b).subs(b))
+
+
+# --- the polynomial type ----------------------------------------------------------------------
+
+
+def test_poly_arithmetic_and_sympy_syntax() -> None:
+    p = 3 * B * S + S * S - 7
+    assert isinstance(p - p, int) and p - p == 0  # constants are plain ints
+    for b in ({"batch": 2, "seq": 5}, {"batch": 9, "seq": 1}):
+        assert p.subs(b) == _sym(str(p), b) == 3 * b["batch"] * b["seq"] + b["seq"] ** 2 - 7
+    # floor division: the part k divides comes out exactly, the rest is one floor atom
+    q = floordiv(4 * S + 3, 2)
+    assert str(q) == "2*seq + 1"
+    r = floordiv(S + 1, 2)
+    assert [r.subs({"seq": v}) for v in range(5)] == [(v + 1) // 2 for v in range(5)]
+    assert _sym(str(r), {"seq": 4}) == 2
+    assert (S % 3).subs({"seq": 8}) == 2
+
+
+def test_poly_decides_only_what_holds_for_every_dim() -> None:
+    assert B * S + 1 > 0 and S * S + S >= S
+    with pytest.raises(Undecidable, match="not decidable for symbolic dims"):
+        _ = S == 1
+    with pytest.raises(Undecidable):
+        _ = S > B
+    assert str(pmax(S, S + 1, 3 * S)) == "Max(3*seq, seq + 1)"  # S <= S + 1: dropped
+
+
+def test_poly_caps_growth() -> None:
+    with pytest.raises(TooLarge):
+        _ = S ** (MAX_DEGREE + 1)
+    big = sum(Poly(f"d{i}") for i in range(80))
+    with pytest.raises(TooLarge):
+        _ = big * big * big
+
+
+def test_pretty_groups_coefficients_and_factors() -> None:
+    p = 85_000_000 * B * S + 1_180_000 * B * S * S
+    assert p.pretty() == "batch·seq·(85.0 M + 1.18 M·seq)"
+
+
+def test_dim_texts_of_the_shape_engine_parse() -> None:
+    # sympy's text for a stride-2 conv output: floor((H - 1)/2) + 1 == floor((H + 1)/2)
+    p = to_poly("floor(H/2 - 1/2) + 1")
+    assert [p.subs({"H": h}) for h in range(1, 9)] == [(h - 1) // 2 + 1 for h in range(1, 9)]
+    assert (
+        to_poly("past_sequence_length + sequence_length").subs(
+            {"past_sequence_length": 3, "sequence_length": 4}
+        )
+        == 7
+    )
+    assert to_poly("ceiling(seq/4)").subs({"seq": 9}) == 3
+    assert to_poly("seq / 2") is None  # not an integer for every seq
+    assert to_poly("__import__('os')") is None
+
+
+# --- hand-derived formulas --------------------------------------------------------------------
+
+
+def _linear():
+    g = GraphBuilder()
+    x = g.input("x", ["batch", "seq", 64])
+    y = g.op("MatMul", [x, g.weight("w", [64, 32])])
+    return g.build([g.op("Add", [y, g.weight("b", [32])])])
+
+
+def test_linear_formula() -> None:
+    r = analyze(_linear(), formulas=True)
+    f = F.figures(r)
+    # MatMul [batch, seq, 64] x [64, 32]: batch*seq*32*64 MACs, 2 FLOPs each; the Add: one FLOP
+    # per output element, batch*seq*32
+    assert f["macs"] == 2048 * B * S
+    assert f["flops"] == 2 * 2048 * B * S + 32 * B * S
+    # traffic: MatMul reads x (64 floats a row) and w (64*32*4 B), writes y (32 floats a row);
+    # Add reads y and b (32*4 B), writes 32 floats a row
+    assert f["memory_traffic_bytes"] == (64 + 32 + 32 + 32) * 4 * B * S + 64 * 32 * 4 + 32 * 4
+    assert f["params"] == 64 * 32 + 32
+
+
+def _attention():
+    g = GraphBuilder()
+    q = g.input("q", ["batch", "seq", 64])
+    k = g.input("k", ["batch", 64, "seq"])
+    v = g.input("v", ["batch", "seq", 64])
+    s = g.op("MatMul", [q, k])
+    p = g.op("Softmax", [s], axis=-1)
+    return g.build([g.op("MatMul", [p, v])])
+
+
+def test_attention_formula_has_seq_squared() -> None:
+    r = analyze(_attention(), formulas=True)
+    # scores: batch * seq * seq * 64 MACs; probabilities x V: batch * seq * 64 * seq MACs
+    assert F.figures(r)["macs"] == 2 * 64 * B * S * S
+    for b in ({"batch": 2, "seq": 7}, {"batch": 1, "seq": 100}):
+        assert F.bind(r, b).totals.macs == 128 * b["batch"] * b["seq"] ** 2
+
+
+def _strided_conv():
+    g = GraphBuilder()
+    x = g.input("x", ["N", 3, "H", "W"])
+    return g.build([g.conv(x, 3, 8, 3, strides=[2, 2], pads=[1, 1, 1, 1])])
+
+
+def test_strided_conv_floor_division() -> None:
+    r = analyze(_strided_conv(), formulas=True)
+    # output side: floor((H + 2 - 3) / 2) + 1 = floor((H + 1) / 2); per output element
+    # 3 * 3 * 3 MACs for each of 8 channels
+    oh, ow = floordiv(H + 1, 2), floordiv(W + 1, 2)
+    assert F.figures(r)["macs"] == 8 * 27 * N * oh * ow
+    assert "floor((H + 1)/2)" in str(F.figures(r)["macs"])
+    for h in (7, 8, 31, 224):
+        b = {"N": 2, "H": h, "W": h + 3}
+        assert F.bind(r, b).totals.macs == analyze(_strided_conv(), dims=b).totals.macs
+
+
+def _lstm(hidden: int = 16, isize: int = 8):
+    g = GraphBuilder()
+    x = g.input("x", ["seq", "batch", isize])
+    w = g.weight("W", [1, 4 * hidden, isize])
+    rw = g.weight("R", [1, 4 * hidden, hidden])
+    y = g.op("LSTM", [x, w, rw], n_out=3, hidden_size=hidden)[0]
+    return g.build([y])
+
+
+def test_lstm_over_symbolic_sequence() -> None:
+    r = analyze(_lstm(), formulas=True)
+    # 4 gates, each h * (I + h) MACs per step and batch row: 4 * 16 * (8 + 16) = 1536
+    macs = F.figures(r)["macs"]
+    assert macs == 1536 * S * B
+    # elementwise per step and row: the gate sums 4h, sigmoid on i, o, f, tanh on c~ and C,
+    # and the state update 4h: linear in seq * batch as well
+    flops = F.figures(r)["flops"]
+    assert isinstance(flops, Poly) and flops.degree("seq") == 1 and flops.degree("batch") == 1
+    assert (
+        flops.subs({"seq": 10, "batch": 3})
+        == analyze(_lstm(), dims={"seq": 10, "batch": 3}).totals.flops
+    )
+
+
+def _loop_over_dim():
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["v", "w"], ["v2"]),
+            helper.make_node("Identity", ["c"], ["co"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("it", TensorProto.INT64, []),
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v", TensorProto.FLOAT, [1, 4]),
+        ],
+        [
+            helper.make_tensor_value_info("co", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("v2", TensorProto.FLOAT, [1, 4]),
+        ],
+        [numpy_helper.from_array(np.zeros((4, 4), np.float32), "w")],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shp"]),
+        helper.make_node("Gather", ["shp", "i0"], ["trip"], axis=0),
+        helper.make_node("Loop", ["trip", "", "v0"], ["out"], body=body),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", 4])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 4])],
+        [
+            numpy_helper.from_array(np.array(0, np.int64), "i0"),
+            numpy_helper.from_array(np.zeros((1, 4), np.float32), "v0"),
+        ],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_loop_whose_trip_count_is_a_dim() -> None:
+    r = analyze(_loop_over_dim(), formulas=True)
+    # trip count = x.shape[0] = seq; the body's MatMul [1, 4] x [4, 4] is 16 MACs
+    assert F.figures(r)["macs"] == 16 * S
+    assert not r.unresolved
+    assert analyze(_loop_over_dim(), dims={"seq": 9}).totals.macs == 144
+
+
+# --- property: every formula equals the bound analysis at random bindings -------------------
+
+MODELS = [
+    "models/transformer_block.onnx",
+    "models/lstm.onnx",
+    "models/cnn.onnx",
+    _linear,
+    _attention,
+    _strided_conv,
+    _lstm,
+    _loop_over_dim,
+]
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m if isinstance(m, str) else m.__name__)
+def test_formulas_equal_bound_analyses(model) -> None:
+    load = (lambda: model) if isinstance(model, str) else model
+    r = analyze(load(), formulas=True)
+    spec = hardware.get("h100")
+    strings = F.formulas(r, spec)
+    rng = random.Random(11)
+    names = r.formula_data.unbound
+    for _ in range(4):
+        b = {n: rng.randint(2, 300) for n in names}
+        bound = analyze(load(), dims=b)
+        roofline.apply(bound, spec)
+        for key in F.FIGURES:
+            assert _sym(strings[key], b) == getattr(bound.totals, key), (key, b)
+        lat = float(_sympify(strings["latency_s"], b).subs(b))
+        assert lat == pytest.approx(bound.totals.latency_s, rel=1e-9)
+        # the whole bound report, per node and per op type, is what bind() gives
+        assert F.bind(r, b).to_dict() == analyze(load(), dims=b).to_dict()
+
+
+def test_sweep_evaluates_one_analysis_with_the_same_rows(monkeypatch) -> None:
+    spec = hardware.get("h100")
+    values = [1, 17, 128, 512]
+    calls = []
+
+    def counting(*a, **k):
+        calls.append(k.get("formulas", False))
+        return analyze(*a, **k)
+
+    monkeypatch.setattr(scaling, "run_analysis", counting)
+    rows = scaling.scale(
+        "models/transformer_block.onnx", "seq", values, spec, counting, dims={"batch": 2}
+    )
+    assert calls == [True]  # one formula analysis for four values
+    rows_each = []
+    for v in values:
+        rep = analyze("models/transformer_block.onnx", dims={"batch": 2, "seq": v})
+        roofline.apply(rep, spec)
+        rows_each.append(scaling.row(v, rep))
+    assert [r.to_dict() for r in rows] == [r.to_dict() for r in rows_each]
+
+
+def test_peak_bottleneck_moves_with_seq() -> None:
+    r = analyze("models/transformer_block.onnx", formulas=True)
+    ranges = F.bottleneck_ranges(r, "seq", 1, 8192, {"batch": 1})
+    assert ranges[0].lo == 1 and ranges[-1].hi == 8192
+    assert len(ranges) >= 2  # linear terms lead at short sequences, seq² ones at long ones
+    for rg in ranges:
+        for v in (rg.lo, rg.hi):
+            rep = analyze("models/transformer_block.onnx", dims={"batch": 1, "seq": v})
+            assert rep.memory.peak_node == rg.node
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+
+def test_json_formulas_and_table() -> None:
+    res = CliRunner().invoke(
+        main, ["analyze", "models/transformer_block.onnx", "--format", "json", "--hw", "h100"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert set(F.FIGURES) | {"latency_s"} == set(doc["formulas"])
+    res = CliRunner().invoke(main, ["analyze", "models/transformer_block.onnx"])
+    assert "MACs = batch·seq·(786 k + 512·seq)" in res.output
+
+
+def test_fit_transformer_answer_fits_and_next_does_not() -> None:
+    args = ["fit", "models/transformer_block.onnx", "--solve", "seq", "--dim", "batch=4"]
+    res = CliRunner().invoke(main, [*args, "--max-peak-memory", "64MB", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    n = doc["value"]
+    assert doc["solve"] == "seq" and doc["binding_budget"] == "peak_memory"
+    for v, fits in ((n, True), (n + 1, False)):
+        rep = analyze("models/transformer_block.onnx", dims={"batch": 4, "seq": v})
+        assert (rep.totals.peak_memory_bytes <= 64_000_000) is fits
+    assert (
+        doc["at_value"]["peak_memory_bytes"]
+        <= 64_000_000
+        < doc["at_value_plus_1"]["peak_memory_bytes"]
+    )
+
+
+def test_fit_messages() -> None:
+    base = ["fit", "models/transformer_block.onnx", "--solve", "seq", "--dim", "batch=4"]
+    res = CliRunner().invoke(main, [*base, "--max-peak-memory", "1MB"])
+    assert res.exit_code == 1 and "even seq=1 does not fit" in res.output
+    res = CliRunner().invoke(main, [*base, "--max-params", "1G"])
+    assert res.exit_code == 0 and "no upper limit" in res.output
