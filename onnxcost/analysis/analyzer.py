@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import defaultdict
 from collections.abc import Mapping
@@ -60,8 +61,16 @@ def analyze(
     `formulas`: dims left unbound reach the rules as polynomials, and every figure is an exact
     expression of them (analysis/formulas.py binds such a report to numbers).
     """
-    with formula_mode(formulas):
-        return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
+    # The analysis makes millions of small objects that live until it ends: Python's cycle
+    # collector would rescan all of them in each full collection (a third of the time on large
+    # graphs). Young collections still free short-lived cycles; full ones become rare.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 10_000))
+    try:
+        with formula_mode(formulas):
+            return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _analyze(
@@ -80,6 +89,7 @@ def _analyze(
     shapes = engine.infer(
         loaded.model, None if g.file_order else g.order, _input_values(g, input_values)
     )
+    gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
     graph = loaded.model.graph
     infos = shapes.infos(engine.TOP)
     consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
