@@ -146,3 +146,20 @@ def test_folding_never_materialises_a_huge_constant() -> None:
     r = onnxcost.analyze(_exported_bias_model([2**40, 2**40]))
     filler = next(n for n in r.nodes if n.op_type == "ConstantOfShape")
     assert filler.output_shapes == [[2**40, 2**40]]
+
+
+def test_array_feature_extractor_shape_as_onnxruntime_gives_it() -> None:
+    # skl2onnx's classifiers map the argmax through the class labels: X a 1-D constant of C
+    # labels, indices [N, 1]. onnxruntime treats a 1-D X as one row [1, C] and gives
+    # [1, number of indices] = [1, N * 1]; onnx's own inference says [N] (wrong).
+    labels = numpy_helper.from_array(np.array([10, 20], np.int64), "labels")
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, [3, 1])
+    out = helper.make_tensor_value_info("y", TensorProto.INT64, None)
+    node = helper.make_node("ArrayFeatureExtractor", ["labels", "idx"], ["y"], domain="ai.onnx.ml")
+    g = helper.make_graph([node], "g", [idx], [out], [labels])
+    m = helper.make_model(
+        g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    r = onnxcost.analyze(m)
+    assert r.nodes[0].output_shapes == [[1, 3 * 1]]
+    assert r.totals.status == "exact"

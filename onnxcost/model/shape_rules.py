@@ -176,6 +176,20 @@ def zipmap(ctx: ShapeInferenceContext, node: ir.Node) -> None:
         node.outputs[0].type = ir.SequenceType(ir.TensorType(FLOAT))
 
 
+@shape_rule(ML, "ArrayFeatureExtractor")
+def array_feature_extractor(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """X [..., C] and indices of any shape: [..., number of indices]; a 1-D X is one row
+    [1, C] (what onnxruntime does: onnx's own inference gives [number of indices])."""
+    x, idx = _dims(_in(node, 0)), _dims(_in(node, 1))
+    if x is None or idx is None or not x or not all(isinstance(d, int) for d in idx):
+        return
+    n = 1
+    for d in idx:
+        n *= d  # type: ignore[operator]
+    rows = [1] if len(x) == 1 else x[:-1]
+    _set(ctx, node, 0, [*rows, n], _dtype(_in(node, 0)))
+
+
 @shape_rule(ML, "FeatureVectorizer")
 def feature_vectorizer(ctx: ShapeInferenceContext, node: ir.Node) -> None:
     dims = _ints(node, "inputdimensions")
