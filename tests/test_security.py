@@ -836,3 +836,14 @@ def test_attribute_of_the_wrong_type_is_refused_before_any_rule(tmp_path) -> Non
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
     msg = fails(save(m, tmp_path / "m.onnx"))
     assert "'c1'" in msg and "'pads'" in msg and "TENSOR" in msg and "INTS" in msg
+
+
+def test_einsum_equation_that_is_not_utf8_is_a_clean_error(capsys) -> None:
+    # Found by the fuzz campaign: AttributeProto.s is bytes, so no text check sees it; the shape
+    # engine's model keeps it as bytes, and the equation check must not trip over that.
+    node = helper.make_node("Einsum", ["x"], ["y"], name="e", equation="ij->ji")
+    node.attribute[0].s = b"\xff\x00"
+    m = model([node], [vi("x", TensorProto.FLOAT, [2, 3])], [vi("y", TensorProto.FLOAT, None)])
+    with pytest.raises(ModelError, match="not a valid Einsum equation"):
+        onnxcost.analyze(m)
+    assert capsys.readouterr().err == ""  # nothing of the libraries' own logging leaks out

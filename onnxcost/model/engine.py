@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -153,6 +154,24 @@ def infer(
     """
     registry.collect()  # the library registers its op modules lazily
     _clear_map_types(model)
+    # The libraries log and warn about odd models (names in the messages): the report says
+    # what matters, and model text never reaches stderr unescaped.
+    quiet = [logging.getLogger(n) for n in ("onnx_ir", "onnx_shape_inference")]
+    levels = [q.level for q in quiet]
+    for q in quiet:
+        q.setLevel(logging.CRITICAL + 1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _infer(model, order, input_values)
+    finally:
+        for q, level in zip(quiet, levels, strict=True):
+            q.setLevel(level)
+
+
+def _infer(
+    model: onnx.ModelProto, order: list[int] | None, input_values: Mapping[str, np.ndarray] | None
+) -> Shapes:
     try:
         irm = ir.from_proto(model)
     except Exception as e:  # the loader validated the structure; anything left is a bad model
@@ -164,13 +183,7 @@ def infer(
     ctx.onnxcost_notes = walk.result.warnings  # type: ignore[attr-defined]
     for name, val in (input_values or {}).items():
         walk.set_input_value(name, val)
-    logger = logging.getLogger("onnx_shape_inference")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)  # the library logs every op it lacks: we report them
-    try:
-        walk.graph(irm.graph, TOP, order)
-    finally:
-        logger.setLevel(level)
+    walk.graph(irm.graph, TOP, order)
     return walk.result
 
 

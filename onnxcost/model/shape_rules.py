@@ -412,7 +412,9 @@ def check_einsum(node: ir.Node) -> None:
     and C++ cannot be interrupted: an equation that is not valid is refused before anything
     sees it (no rule could cost it anyway)."""
     a = node.attributes.get("equation")
-    text = a.as_string() if a is not None and a.type == ir.AttributeType.STRING else ""
+    value = a.value if a is not None and a.type == ir.AttributeType.STRING else ""
+    # onnx-ir keeps an attribute that is not UTF-8 as bytes: such an equation is not valid
+    text = value if isinstance(value, str) else value.decode("utf-8", "replace")
     terms = text.replace("->", ",").split(",")
     if (
         not set(text) <= _EINSUM_CHARS
