@@ -28,6 +28,7 @@ import onnx
 from onnxcost import dtypes
 from onnxcost.analysis import roofline
 from onnxcost.analysis.analyzer import analyze
+from onnxcost.analysis.search import largest as bisect_largest
 from onnxcost.errors import ModelError, UsageError
 from onnxcost.hardware.database import HardwareSpec
 from onnxcost.model import dims as dimlib
@@ -476,13 +477,7 @@ def largest(fits: Callable[[int], bool], guess: int, cap: int = CAP) -> int:
                 break
             hi -= step
             step *= 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
+    return bisect_largest(fits, lo, hi)
 
 
 def _linear_guess(f: Callable[[int], float], x1: int, target: float) -> int:

@@ -17,6 +17,7 @@ import click
 from onnxcost.analysis import formulas, roofline
 from onnxcost.analysis.analyzer import analyze as run_analysis
 from onnxcost.analysis.poly import Poly
+from onnxcost.analysis.search import largest
 from onnxcost.cli.gate import _max_options
 from onnxcost.cli.options import model_options
 from onnxcost.errors import UsageError
@@ -139,13 +140,7 @@ def fit(
         )
         _emit(doc, fmt, b, None, None)
         return
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            lo = mid
-        else:
-            hi = mid
-    n = lo
+    n = largest(fits, lo, hi)
     # the proof: bound analyses (no formulas) at N and N + 1
     proofs = []
     for v in (n, n + 1):
