@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from builders import GraphBuilder
 from click.testing import CliRunner
 from onnx import TensorProto, helper, numpy_helper
 
+import onnxcost
 from onnxcost.analysis import formulas as F
 from onnxcost.analysis import roofline, scaling
 from onnxcost.analysis.analyzer import analyze
@@ -317,3 +320,26 @@ def test_fit_messages() -> None:
     assert res.exit_code == 1 and "even seq=1 does not fit" in res.output
     res = CliRunner().invoke(main, [*base, "--max-params", "1G"])
     assert res.exit_code == 0 and "no upper limit" in res.output
+
+
+def test_peak_over_a_range_from_the_command_line() -> None:
+    # `--dim seq=LO..HI`: where the activation peak's step moves, from one formula analysis;
+    # each end of each span is checked against a bound analysis at that value
+    from onnxcost.cli.main import main
+
+    path = str(Path(__file__).resolve().parent.parent / "models" / "transformer_block.onnx")
+    res = CliRunner().invoke(
+        main, ["analyze", path, "--dim", "batch=1", "--dim", "seq=1..4096", "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    spans = json.loads(res.output)["bottlenecks"]
+    assert spans[0]["lo"] == 1 and spans[-1]["hi"] == 4096
+    assert all(a["hi"] + 1 == b["lo"] for a, b in itertools.pairwise(spans))
+    for span in spans:
+        for seq in (span["lo"], span["hi"]):
+            bound = onnxcost.analyze(path, dims={"batch": 1, "seq": seq})
+            assert bound.memory.peak_node == span["node"], (seq, span)
+            value = sympy.sympify(span["peak_bytes"]).subs({"seq": seq})
+            assert int(value) == bound.memory.peak_bytes
+    bad = CliRunner().invoke(main, ["analyze", path, "--dim", "seq=1..8", "--hw", "h100"])
+    assert bad.exit_code == 2 and "one range" in bad.output

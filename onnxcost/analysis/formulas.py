@@ -338,6 +338,7 @@ class Bottleneck:
     position: int
     node: str
     expr: str  # its live bytes, with the other dims bound, readable
+    formula: str = ""  # the same in Python/sympy syntax
 
 
 def _argmax(cands: list[Candidate], b: Mapping[str, int]) -> Candidate | None:
@@ -360,6 +361,11 @@ def bottleneck(report: Report, dims: Mapping[str, int]) -> Bottleneck | None:
 
 def _readable(x: Any, b: Mapping[str, int]) -> str:
     return pretty(x.partial(b) if isinstance(x, Poly) else x)
+
+
+def _texts(x: Any, b: Mapping[str, int]) -> tuple[str, str]:
+    bound = x.partial(b) if isinstance(x, Poly) else x
+    return pretty(bound), str(bound)
 
 
 def bottleneck_ranges(
@@ -396,9 +402,9 @@ def bottleneck_ranges(
                 else:
                     z = mid
             out[-1].hi = a
-            out.append(Bottleneck(z, v, c.position, c.node, _readable(c.expr, dims)))
+            out.append(Bottleneck(z, v, c.position, c.node, *_texts(c.expr, dims)))
         elif prev_c is None:
-            out.append(Bottleneck(v, v, c.position, c.node, _readable(c.expr, dims)))
+            out.append(Bottleneck(v, v, c.position, c.node, *_texts(c.expr, dims)))
         out[-1].hi = v
         prev_v, prev_c = v, c
     return out

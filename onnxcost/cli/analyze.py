@@ -6,7 +6,7 @@ import json
 
 import click
 
-from onnxcost.cli.options import model_options, write_output
+from onnxcost.cli.options import DimRange, model_options, write_output
 from onnxcost.errors import UsageError
 from onnxcost.report.render import FORMATS
 
@@ -99,8 +99,18 @@ def analyze(
         raise UsageError("--depth folds the module tree: give --by module")
     if plot and spec is None:
         raise UsageError("--plot draws the roofline of a device: give one with --hw")
-    fixed = {k: v[0] for k, v in dims.items() if len(v) == 1}
-    lists = {k: v for k, v in dims.items() if len(v) > 1}
+    ranges = {k: v for k, v in dims.items() if isinstance(v, DimRange)}
+    fixed = {k: v[0] for k, v in dims.items() if len(v) == 1 and k not in ranges}
+    lists = {k: v for k, v in dims.items() if len(v) > 1 and k not in ranges}
+    if ranges:
+        if len(ranges) > 1 or lists or hw or plot or by == "module" or fmt not in ("table", "json"):
+            raise UsageError(
+                "--dim NAME=LO..HI shows where the activation peak's step moves over a range: "
+                "give one range, the other dims single values, --format table or json"
+            )
+        ((dim, span),) = ranges.items()
+        write_output(_peak_over_range(model, dim, span, fixed, input_shapes, fmt), output)
+        return
     if lists:
         if len(lists) > 1:
             raise UsageError("only one --dim may take a list of values")
@@ -190,3 +200,28 @@ def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
     return json.dumps(data, indent=1) + "\n"
+
+
+def _peak_over_range(model, dim: str, span: DimRange, fixed, input_shapes, fmt: str) -> str:
+    """Where the activation peak's step moves as `dim` runs over the range: one formula
+    analysis, evaluated (each value up to 20,000 of them, else sampled and bisected)."""
+    from onnxcost.analysis.analyzer import analyze as run_analysis
+    from onnxcost.analysis.formulas import bottleneck_ranges
+    from onnxcost.report import sanitize
+    from onnxcost.units import dumps
+
+    report = run_analysis(model, dims=fixed, input_shapes=input_shapes, formulas=True)
+    if dim in report.dims or report.formula_data is None:
+        raise UsageError(f"--dim {dim}=LO..HI: {dim!r} is not an unbound dim of the model")
+    spans = bottleneck_ranges(report, dim, span.lo, span.hi, fixed)
+    if fmt == "json":
+        rows = [{"lo": b.lo, "hi": b.hi, "node": b.node, "peak_bytes": b.formula} for b in spans]
+        return dumps({"dim": dim, "dims": fixed, "bottlenecks": rows}) + "\n"
+    head = f"activation peak as {dim} runs over {span.lo}..{span.hi}"
+    if fixed:
+        head += " (" + ", ".join(f"{k}={v}" for k, v in fixed.items()) + ")"
+    lines = [sanitize.text(head) + ":"]
+    for b in spans:
+        where = f"{dim}={b.lo}" if b.lo == b.hi else f"{dim}={b.lo}..{b.hi}"
+        lines.append(sanitize.text(f"  {where}: peak at {b.node}, {b.expr} bytes"))
+    return "\n".join(lines) + "\n"

@@ -49,11 +49,27 @@ def _size(text: str, what: str) -> int:
     return n
 
 
+class DimRange(list):
+    """`--dim seq=1..8192`: every value from lo to hi (kept as its two ends)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        super().__init__([lo, hi])
+        self.lo, self.hi = lo, hi
+
+
 def parse_dim_values(values: Iterable[str]) -> dict[str, list[int]]:
-    """['batch=1,8,64', 'seq=128'] -> {'batch': [1, 8, 64], 'seq': [128]} (one dim per --dim)."""
+    """['batch=1,8,64', 'seq=128', 'past=1..8192'] -> {'batch': [1, 8, 64], 'seq': [128],
+    'past': DimRange(1, 8192)} (one dim per --dim)."""
     dims: dict[str, list[int]] = {}
     for value in values:
         name, text = _split_pair(value, "--dim", "batch=1")
+        if ".." in text:
+            lo, _, hi = text.partition("..")
+            a, b = _size(lo.strip(), f"--dim {name}"), _size(hi.strip(), f"--dim {name}")
+            if not 1 <= a <= b:
+                raise UsageError(f"--dim {name}={text}: a range is LO..HI with 1 <= LO <= HI")
+            dims[name] = DimRange(a, b)
+            continue
         sizes = [_size(v.strip(), f"--dim {name}") for v in text.split(",")]
         if dims.get(name, sizes) != sizes:
             raise UsageError(f"--dim {name} given twice ({dims[name]} and {sizes})")
@@ -65,7 +81,7 @@ def parse_dims(values: Iterable[str]) -> dict[str, int]:
     """['batch=1', 'seq=128'] -> {'batch': 1, 'seq': 128}; a list of values is refused."""
     dims: dict[str, int] = {}
     for name, sizes in parse_dim_values(values).items():
-        if len(sizes) != 1:
+        if len(sizes) != 1 or isinstance(sizes, DimRange):
             raise UsageError(
                 f"--dim {name}: one value expected here (lists like {name}=1,8,64 are for "
                 "`onnxcost analyze`, which then shows how costs scale)"
