@@ -157,7 +157,7 @@ def analyze(
         elif symbolic is not None:
             from onnxcost.report.render import render_formulas
 
-            text += render_formulas(symbolic, report.formulas or {})
+            text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
     write_output(text, output)
 
 
@@ -180,6 +180,11 @@ def _attach_formulas(report, model, fixed, input_shapes, spec):
     except PolyError as e:  # a peak or latency expression past the caps
         report.warnings.append(f"formulas not given: {e}")
         return None
+    if source.totals.lower_bound:  # sizes the symbolic analysis could not work out
+        report.formulas_status = "lower_bound"
+        report.formulas_reasons = [
+            f"{u.tensor!r} at {u.node!r}: {u.reason}" for u in source.unresolved[:5]
+        ] + ([f"... {len(source.unresolved) - 5} more"] if len(source.unresolved) > 5 else [])
     return source
 
 

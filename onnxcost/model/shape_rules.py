@@ -521,3 +521,57 @@ def concat_from_sequence(ctx: ShapeInferenceContext, node: ir.Node) -> bool | No
         out = [*shapes[0][:axis], sum(along), *shapes[0][axis + 1 :]]  # type: ignore[arg-type]
     _set(ctx, node, 0, out, _dtype(maker.inputs[0]))
     return None
+
+
+# --- symbolic values through the mask arithmetic exporters write ------------------------------
+
+
+def _values(ctx: ShapeInferenceContext, v: ir.Value | None) -> list[DimT] | None:
+    return None if v is None else ctx.get_symbolic_value(v)
+
+
+def _same(x: DimT, y: DimT) -> bool | None:
+    """x == y for a dim or an integer; None when it depends on the dims' values."""
+    if isinstance(x, int) and isinstance(y, int):
+        return x == y
+    if not isinstance(x, int) and not isinstance(y, int):
+        return True if x.value is not None and x.value == y.value else None
+    k = x if isinstance(x, int) else y
+    return False if k < 0 else None  # a dim is never negative (exporters compare with -1)
+
+
+def _spread(vals: list[list[DimT]]) -> list[list[DimT]] | None:
+    """Numpy broadcasting of 1-D value lists (a one-element list repeats)."""
+    n = max(len(v) for v in vals)
+    if any(len(v) not in (1, n) for v in vals):
+        return None
+    return [v * n if len(v) == 1 else v for v in vals]
+
+
+@shape_rule("", "Equal")
+def equal(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """The library's Equal, plus the values of comparisons of shape vectors that do not depend
+    on the dims' values (torch's mask code compares a shape with -1: a dim never is)."""
+    _theirs(ctx, node)
+    vals = [_values(ctx, _in(node, i)) for i in (0, 1)]
+    spread = None if None in vals else _spread(vals)  # type: ignore[arg-type]
+    if spread is None or len(spread[0]) > MAX_VALUES:
+        return
+    same = [_same(x, y) for x, y in zip(*spread, strict=True)]
+    if None not in same:
+        ctx.set_symbolic_value(node.outputs[0], [int(b) for b in same])  # type: ignore[arg-type]
+
+
+@shape_rule("", "Where")
+def where(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """The library's Where, plus values picked elementwise when the condition is known."""
+    _theirs(ctx, node)
+    vals = [_values(ctx, _in(node, i)) for i in (0, 1, 2)]
+    spread = None if None in vals else _spread(vals)  # type: ignore[arg-type]
+    if spread is None or len(spread[0]) > MAX_VALUES:
+        return
+    cond, x, y = spread
+    if all(isinstance(c, int) for c in cond):
+        ctx.set_symbolic_value(
+            node.outputs[0], [a if c else b for c, a, b in zip(cond, x, y, strict=True)]
+        )

@@ -260,6 +260,10 @@ class Report:
     modules: list[ModuleCost] | None = None  # the module tree, when asked for (--by module)
     # Each figure of `totals` as an expression of the dims (analysis/formulas.py), when asked for
     formulas: dict[str, Any] | None = None
+    # "exact", or "lower_bound" when the formula analysis could not work out every size
+    # symbolically (`formulas_reasons` says which); the numbers of `totals` are unaffected
+    formulas_status: str = "exact"
+    formulas_reasons: list[str] = field(default_factory=list)
     # What a formula analysis keeps to bind its expressions to numbers (not in the JSON)
     formula_data: Any = field(default=None, repr=False, compare=False)
 
@@ -295,4 +299,6 @@ class Report:
             d["hardware"] = self.hardware
         if self.formulas is not None:
             d["formulas"] = dict(self.formulas)
+            d["formulas_status"] = self.formulas_status
+            d["formulas_reasons"] = list(self.formulas_reasons)
         return d

@@ -328,14 +328,18 @@ _FORMULA_LABELS = {
 }
 
 
-def render_formulas(symbolic: Report, strings: dict[str, str]) -> str:
-    """The totals as formulas of the unbound dims, factored, SI-grouped coefficients."""
+def render_formulas(
+    symbolic: Report, strings: dict[str, str], lower_bound_reasons: list[str] | None = None
+) -> str:
+    """The totals as formulas of the unbound dims, factored, SI-grouped coefficients; lower
+    bounds, with the reasons, when the symbolic analysis could not work out every size."""
     from onnxcost.analysis import formulas as F  # only for reports with unbound dims
     from onnxcost.analysis.poly import pretty
 
     figs = F.figures(symbolic)
     names = sanitize.text(", ".join(symbolic.formula_data.unbound))
-    lines = ["", f"Formulas (unbound dims: {names}; exact for every value):"]
+    how = "lower bounds: see below" if lower_bound_reasons else "exact for every value"
+    lines = ["", f"Formulas (unbound dims: {names}; {how}):"]
     for key, label in _FORMULA_LABELS.items():
         lines.append(f"  {label} = {sanitize.text(pretty(figs[key]))}")
     if "latency_s" in strings and len(strings["latency_s"]) <= 400:
@@ -347,4 +351,7 @@ def render_formulas(symbolic: Report, strings: dict[str, str]) -> str:
             + ", ".join(sanitize.text(c.node) for c in peak[:8])
             + (" ..." if len(peak) > 8 else "")
         )
+    if lower_bound_reasons:
+        lines.append("  not worked out with the dims unbound (bind them for exact numbers):")
+        lines += [f"    {sanitize.text(r)}" for r in lower_bound_reasons]
     return "\n".join(lines) + "\n"
