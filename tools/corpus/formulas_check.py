@@ -28,19 +28,6 @@ import onnxcost  # noqa: E402
 from onnxcost.analysis import formulas as F  # noqa: E402
 from onnxcost.errors import OnnxCostError  # noqa: E402
 
-FIGURES = (
-    "macs",
-    "flops",
-    "params",
-    "weight_bytes",
-    "activations_total",
-    "activations_total_bytes",
-    "activations_peak",
-    "activations_peak_bytes",
-    "peak_memory_bytes",
-    "memory_traffic_bytes",
-)
-
 
 def check(e: dict) -> tuple[int, int, int, list[str]]:
     """(bindings checked, figures equal, bindings skipped, mismatches)."""
@@ -64,7 +51,7 @@ def check(e: dict) -> tuple[int, int, int, list[str]]:
             skipped += 1
             continue
         checked += 1
-        for fig in FIGURES:
+        for fig in F.FIGURES:
             if fig not in forms:
                 continue
             symbols = {s: sympy.Symbol(s) for s in binding}
