@@ -163,3 +163,15 @@ def test_array_feature_extractor_shape_as_onnxruntime_gives_it() -> None:
     r = onnxcost.analyze(m)
     assert r.nodes[0].output_shapes == [[1, 3 * 1]]
     assert r.totals.status == "exact"
+
+
+def test_a_dim_worked_out_to_a_number_is_an_int_with_other_dims_unbound() -> None:
+    # Reshape [batch, 64, 4, 4] to [batch, 64, -1]: the -1 is 16 whatever batch is. The shape
+    # library writes it as a symbolic dim "16"; the report must say 16 (an int), or in-place
+    # reuse and formulas would treat it as a name.
+    b = GraphBuilder()
+    x = b.input("x", ["batch", 64, 4, 4])
+    shape = b.op("Constant", [], value=numpy_helper.from_array(np.array([0, 64, -1], np.int64)))
+    y = b.op("Reshape", [x, shape])
+    r = onnxcost.analyze(b.build([y]))
+    assert r.nodes[-1].output_shapes == [["batch", 64, 4 * 4]]

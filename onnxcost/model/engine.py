@@ -519,9 +519,15 @@ class _Walk:
             return None
         known = self._dims.get(text, _MISSING)
         if known is _MISSING:
-            # the engine's own placeholders (alone or in an expression) are unknown dims
+            # the engine's own placeholders (alone or in an expression) are unknown dims; an
+            # expression that simplified to a number (a reshape's -1 worked out) is that number
             generated = self.ctx.is_generated_symbol
-            known = None if any(generated(s) for s in (text, *_symbols(text))) else text
+            if text.strip().isdigit():
+                known = int(text)
+            elif any(generated(s) for s in (text, *_symbols(text))):
+                known = None
+            else:
+                known = text
             self._dims[text] = known
         return known  # type: ignore[return-value]
 

@@ -18,7 +18,7 @@ from math import prod
 import numpy as np
 
 from onnxcost import dtypes
-from onnxcost.errors import OnnxCostError
+from onnxcost.errors import ModelError, OnnxCostError
 from onnxcost.rules.contraction import SIGMOID_FLOPS, SILU_FLOPS, SOFTMAX_FLOPS, attention_cost
 from onnxcost.rules.elementwise import PER_ELEMENT
 from onnxcost.rules.quantized import (
@@ -32,7 +32,14 @@ from onnxcost.rules.quantized import (
     matmul_dims,
     numel,
 )
-from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, register
+from onnxcost.rules.registry import (
+    Cost,
+    NodeContext,
+    TensorInfo,
+    Unresolved,
+    broadcast,
+    register,
+)
 
 MS = "com.microsoft"
 
@@ -77,9 +84,9 @@ def _out_numel(ctx: NodeContext, *broadcast_inputs: int) -> int:
     shapes = [ctx.in_dims(i) for i in broadcast_inputs if _present(ctx, i)]
     if not shapes:
         return ctx.out_numel(0)  # raises Unresolved
-    try:
-        return prod(np.broadcast_shapes(*shapes))
-    except ValueError as e:
+    try:  # exact ints, or polynomials of the dims in formula mode
+        return prod(broadcast(*shapes))
+    except ModelError as e:
         raise OnnxCostError(
             f"node {ctx.name!r} ({ctx.op_type}): input shapes do not broadcast {shapes}"
         ) from e

@@ -3,7 +3,8 @@
     python tools/corpus/formulas_check.py [--only NAME_SUBSTRING]
 
 For each corpus model with dims: one formula analysis (dims unbound, the entry's input values
-given), then bound analyses at three bindings (the manifest's, every dim + 1, every dim x 2);
+given), then bound analyses at three bindings (the manifest's, every dim + 1, every dim x 2; a dim named by an
+expression follows from its parts, a `total_sequence_length` is past + new);
 each figure of `formulas`, evaluated with sympy at the binding, must equal the bound analysis's
 total. Formulas the analysis flags as lower bounds (`formulas_status`: a size it could not work
 out with the dims unbound, such as a reshape that TorchScript traced with a constant length)
@@ -27,6 +28,7 @@ from _common import CORPUS, load_manifest  # noqa: E402
 import onnxcost  # noqa: E402
 from onnxcost.analysis import formulas as F  # noqa: E402
 from onnxcost.errors import OnnxCostError  # noqa: E402
+from onnxcost.model.dims import atoms  # noqa: E402
 
 
 def check(e: dict) -> tuple[int, int, int, list[str]]:
@@ -38,10 +40,16 @@ def check(e: dict) -> tuple[int, int, int, list[str]]:
     if source.totals.lower_bound:  # flagged as lower bounds (formulas_status): not compared
         return -1, 0, 0, [u.reason for u in source.unresolved[:1]]
     forms = F.formulas(source, None)
-    base = dict(e["dims"])
+    base = {k: v for k, v in e["dims"].items() if atoms(k) == [k]}  # expressions follow
     checked = equal = skipped = 0
     bad: list[str] = []
-    for binding in (base, {k: v + 1 for k, v in base.items()}, {k: 2 * v for k, v in base.items()}):
+    bindings = [base, {k: v + 1 for k, v in base.items()}, {k: 2 * v for k, v in base.items()}]
+    for b in bindings[1:]:  # a total length is past + new, whatever the exporter calls them
+        past = next((v for k, v in b.items() if k.startswith("past_seq")), None)
+        new = b.get("sequence_length")
+        if "total_sequence_length" in b and past is not None and new is not None:
+            b["total_sequence_length"] = past + new
+    for binding in bindings:
         try:
             bound = onnxcost.analyze(path, dims=binding, input_shapes=shapes, input_values=values)
         except OnnxCostError:  # a binding the model refuses
