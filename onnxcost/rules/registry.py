@@ -118,7 +118,9 @@ class TensorInfo:
                 return shape  # type: ignore[return-value]
         for d in self.shape:
             if isinstance(d, str) and _FORMULAS[0]:
-                raise Unresolved(self.name, f"dim {d!r} is not an expression onnxcost reads")
+                if dim_poly(d) is False:  # name the dim that stops the formula
+                    raise Unresolved(self.name, f"dim {d!r} is not an expression onnxcost reads")
+                continue
             if not isinstance(d, int):
                 raise Unresolved(self.name, f"dim {d!r} unbound" if d else "dim unknown")
         return self.shape  # type: ignore[return-value]
