@@ -20,7 +20,7 @@ from numbers import Integral
 
 MAX_TERMS = 4096  # terms of one expression
 MAX_DEGREE = 32  # total degree of one monomial
-MAX_ATOM_CHARS = 4096  # printed size of one floor/Max atom (nesting)
+MAX_ATOM_CHARS = 1 << 16  # characters of one nested atom (a peak's Max of up to 256 steps)
 
 
 class PolyError(Exception):
