@@ -1167,7 +1167,7 @@ def _tiny_tokenizer(folder: Path) -> None:
     ).save_pretrained(folder)
 
 
-def _genai_step(precision: str):
+def _genai_step(precision: str, arch: str = "llama"):
     def run() -> list[dict]:
         import subprocess
 
@@ -1175,7 +1175,7 @@ def _genai_step(precision: str):
         import transformers as tf
 
         torch.manual_seed(0)
-        cfg = tf.LlamaConfig(
+        common = dict(
             hidden_size=64,
             intermediate_size=128,
             num_hidden_layers=2,
@@ -1184,8 +1184,13 @@ def _genai_step(precision: str):
             vocab_size=VOCAB,
             max_position_embeddings=128,
         )
-        model = tf.LlamaForCausalLM(cfg).eval()
-        name = f"genai_llama_{precision}"
+        if arch == "mistral":  # the builder declares the window on its attention op
+            cfg = tf.MistralConfig(sliding_window=4, **common)
+            model = tf.MistralForCausalLM(cfg).eval()
+        else:
+            cfg = tf.LlamaConfig(**common)
+            model = tf.LlamaForCausalLM(cfg).eval()
+        name = f"genai_{arch}_{precision}"
         with tempfile.TemporaryDirectory() as t:
             local = _save_local(model, Path(t))
             _tiny_tokenizer(local)
@@ -1233,7 +1238,7 @@ def _genai_step(precision: str):
                 table=table,
                 truth_macs=truth,
                 truth_source=TRUTH,
-                notes=f"tiny Llama (GQA 4/2), 1 new token after {P} cached",
+                notes=f"tiny {arch} (GQA 4/2), 1 new token after {P} cached",
             )
         ]
 
@@ -1242,6 +1247,7 @@ def _genai_step(precision: str):
 
 for _p in ("fp32", "int4"):
     step(f"genai_llama_{_p}", "genai")(_genai_step(_p))
+step("genai_mistral_fp32", "genai")(_genai_step("fp32", "mistral"))
 
 # ---------------------------------------------------------------- driver
 
