@@ -736,6 +736,10 @@ def test_identical_initializers_are_one_duplicate_both_counted():
     ]
     assert r.totals.params == 2 * 64 * 64
     assert r.totals.macs == 2 * (2 * 64 * 64)  # two MatMuls of rows * d_in * d_out
+    from onnxcost.report.render import render
+
+    text = render(r)  # people see them too
+    assert "- w_in, w_out: 4.10 k float32 parameters each" in text  # 64 * 64 = 4,096
 
 
 @pytest.fixture

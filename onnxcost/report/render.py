@@ -183,6 +183,12 @@ def _text(report: Report, markdown: bool, per_node: bool, top: int) -> str:
         if len(report.unresolved) > 20:
             rows.append([f"... {len(report.unresolved) - 20} more", "", ""])
         out.append(table(["tensor", "node", "reason"], rows, markdown))
+    if report.duplicates:  # both copies count: the file stores them twice
+        out += ["", f"{h}Initializers stored twice with identical contents (each counted)"]
+        out += [
+            f"- {clean(', '.join(d.tensors))}: {format_count(d.params)} {d.dtype} parameters each"
+            for d in report.duplicates[:20]
+        ]
     if report.warnings:
         out += ["", f"{h}Warnings"] + [f"- {clean(w)}" for w in report.warnings]
     return "\n".join(out) + "\n"
