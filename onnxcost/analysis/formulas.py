@@ -178,8 +178,9 @@ def _dim_at(d: Any, b: Mapping[str, int], cache: dict) -> Any:
     return cache[d]
 
 
-def bind(report: Report, dims: Mapping[str, int]) -> Report:
-    """The report of a formula analysis with `dims` bound: what `analyze(dims=...)` reports."""
+def bind(report: Report, dims: Mapping[str, int], best_order: bool = True) -> Report:
+    """The report of a formula analysis with `dims` bound: what `analyze(dims=...)` reports
+    (without the greedy schedule's lower peak when `best_order` is False)."""
     from onnxcost.analysis.analyzer import _op_types  # the analyzer imports this module
 
     fd: FormulaData = report.formula_data
@@ -227,8 +228,9 @@ def bind(report: Report, dims: Mapping[str, int]) -> Report:
         return sizes_at[t]
 
     plan, live = memory.plan(
-        fd.steps, fd.step_names, fd.step_nodes, fd.infos, fd.inputs, fd.outputs, size_of, True
-    )
+        fd.steps, fd.step_names, fd.step_nodes, fd.infos, fd.inputs, fd.outputs, size_of, True,
+        best_order,
+    )  # fmt: skip
     t = replace(report.totals, status_reasons=list(report.totals.status_reasons))
     t.macs = sum(n.macs for n in nodes)
     t.flops = sum(n.flops for n in nodes)

@@ -254,8 +254,10 @@ def plan(
     outputs: list[str],
     size_of: SizeOf | None = None,
     symbolic: bool = False,
+    best_order: bool = True,
 ) -> tuple[MemoryPlan, Liveness]:
-    """The file order's liveness and the greedy order's, when it has a lower peak."""
+    """The file order's liveness and the greedy order's, when it has a lower peak (the greedy
+    search is skipped with `best_order=False`: a sweep reports the file order's peak only)."""
     file_order = list(range(len(steps)))
     live = simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
     result = MemoryPlan(
@@ -272,7 +274,7 @@ def plan(
         live_bytes=live.live_bytes,
     )
     result.best_peak_node = result.peak_node
-    if steps:
+    if steps and best_order:
         order = greedy_order(steps, infos, outputs, size_of)
         # the same order (a chain, say) has the same peak: no second simulation
         best = (
