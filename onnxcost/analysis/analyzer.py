@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -205,9 +205,7 @@ class _Coster:
         self.bad_scopes += bad
         entry = rules.lookup(node.domain, node.op_type)
         rec.kind = entry.kind if entry else "compute"
-        rec.compute_dtype = next(
-            (t.dtype for t in (*ins, *outs) if t is not None and t.elem_type), "undefined"
-        )
+        rec.compute_dtype = _data_dtype((*ins, *outs))
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
@@ -406,7 +404,7 @@ class _Coster:
             domain=node.domain,
             path=list(path),
             outputs=list(node.output),
-            compute_dtype=_data_dtype(node, infos),
+            compute_dtype=_data_dtype(infos.get(n) for n in (*node.input, *node.output) if n),
         )
         if cost is None:
             rec.status = "uncounted"
@@ -445,12 +443,9 @@ class _Coster:
         return total
 
 
-def _data_dtype(node: onnx.NodeProto, infos: Mapping[str, TensorInfo]) -> str:
-    for n in (*node.input, *node.output):
-        t = infos.get(n)
-        if t is not None and t.elem_type:
-            return t.dtype
-    return "undefined"
+def _data_dtype(tensors: Iterable[TensorInfo | None]) -> str:
+    """The dtype of a node's first typed input or output."""
+    return next((t.dtype for t in tensors if t is not None and t.elem_type), "undefined")
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:

@@ -81,8 +81,6 @@ class Shapes:
     warnings: list[str] = field(default_factory=list)
     # Scalars whose value is a dim expression (a trip count from Shape -> Gather): its text
     dim_values: dict[Scope, dict[str, str]] = field(default_factory=dict)
-    # How many node outputs each step produced a static shape for (for the README's table).
-    declared_fallbacks: int = 0
 
     def infos(self, scope: Scope = TOP) -> Mapping[str, TensorInfo]:
         """Names visible in `scope`: its own, then each enclosing scope's."""
@@ -249,7 +247,6 @@ class _Walk:
         ]  # fmt: skip
         if out.shape is None:
             out.shape = self.ctx.name_anonymous_dims_in_shape(ir.Shape(dims))
-            self.result.declared_fallbacks += 1
             return
         have = [self.dim(d) for d in out.shape.dims]
         if len(have) != len(dims) or any(
@@ -263,15 +260,11 @@ class _Walk:
                 f"computes {_text(out.shape)}: the computed shape is used"
             )
             return
-        merged = list(out.shape.dims)
-        changed = False
-        for i, (have, want) in enumerate(zip(merged, dims, strict=True)):
-            if want is not None and self.dim(have) is None:
-                merged[i] = want
-                changed = True
-        if changed:
-            out.shape = ir.Shape(merged)
-            self.result.declared_fallbacks += 1
+        if any(want is not None and got is None for got, want in zip(have, dims, strict=True)):
+            out.shape = ir.Shape(
+                [want if want is not None and got is None else d
+                 for d, got, want in zip(out.shape.dims, have, dims, strict=True)]
+            )  # fmt: skip
 
     def node(self, node: ir.Node, scope: Scope, k: int) -> None:
         domain = node.domain or ""
