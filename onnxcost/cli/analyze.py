@@ -149,15 +149,14 @@ def analyze(
             plot_module.roofline_plot(report, spec, plot)
     if by == "module":
         report.modules = modules_module.aggregate(report, depth=depth)
-    text = _render_any(report, fmt, per_node, top)
-    if fmt in ("json", "table", "markdown"):
+    symbolic = None
+    if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
         symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
-        if fmt == "json":
-            text = _render_any(report, fmt, per_node, top)
-        elif symbolic is not None:
-            from onnxcost.report.render import render_formulas
+    text = _render_any(report, fmt, per_node, top)
+    if symbolic is not None and fmt != "json":
+        from onnxcost.report.render import render_formulas
 
-            text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
+        text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
     write_output(text, output)
 
 
