@@ -20,11 +20,12 @@ from onnxcost.analysis.poly import PolyError, is_poly
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
 from onnxcost.analysis.quant_params import packed_weight_override
 from onnxcost.errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
-from onnxcost.model import engine
+from onnxcost.model import fast
 from onnxcost.model.dims import bind, declared_dim_params
 from onnxcost.model.graph import Graph, build
 from onnxcost.model.loader import load
 from onnxcost.model.scopes import NAME_SCOPES_KEY, node_scope
+from onnxcost.model.shapes import TOP, Scope, Shapes
 from onnxcost.report.records import (
     DtypeSize,
     Duplicate,
@@ -86,12 +87,15 @@ def _analyze(
     loaded = load(model)
     bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict=strict)
     g = loaded.graph or build(loaded.model.graph)
-    shapes = engine.infer(
-        loaded.model, None if g.file_order else g.order, _input_values(g, input_values)
-    )
-    gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
+    values = _input_values(g, input_values)
+    shapes = fast.infer(loaded.model, g, values)
+    if shapes is None:  # a graph beyond the fast path's ops: the full engine
+        from onnxcost.model import engine as full_engine
+
+        shapes = full_engine.infer(loaded.model, None if g.file_order else g.order, values)
+        gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
     graph = loaded.model.graph
-    infos = shapes.infos(engine.TOP)
+    infos = shapes.infos(TOP)
     consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
     opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
     coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
@@ -156,7 +160,7 @@ def _input_values(g: Graph, values: dict[str, np.ndarray] | None) -> dict[str, n
 @dataclass
 class _Coster:
     opsets: dict[str, int]
-    shapes: engine.Shapes
+    shapes: Shapes
     quantized: dict[str, str]
     g: Graph
     unresolved: list[UnresolvedItem] = field(default_factory=list)
@@ -167,7 +171,7 @@ class _Coster:
     _uncounted: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
 
     def __post_init__(self) -> None:
-        self.infos = self.shapes.infos(engine.TOP)
+        self.infos = self.shapes.infos(TOP)
         # why the engine could not work a tensor out, for the report's unresolved list
         self.why = {(f.scope, f.tensor): f.reason for f in self.shapes.failures}
 
@@ -180,7 +184,7 @@ class _Coster:
     def info(self, name: str) -> TensorInfo | None:
         return self.infos.get(name) if name else None
 
-    def reason(self, tensor: str, default: str, scope: engine.Scope = engine.TOP) -> str:
+    def reason(self, tensor: str, default: str, scope: Scope = TOP) -> str:
         why = self.why.get((scope, tensor))
         return f"{default}: {why}" if why else default
 
@@ -209,7 +213,7 @@ class _Coster:
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
-        cost = self.rule_cost(node, name, rec, engine.TOP, i, ins, outs)
+        cost = self.rule_cost(node, name, rec, TOP, i, ins, outs)
         if cost is not None and cost.estimate:  # an If may have taken its branch's shapes
             outs = [get(n) if n else None for n in outputs]
             rec.output_shapes = [_shape_list(t) for t in outs]
@@ -236,7 +240,7 @@ class _Coster:
         node: onnx.NodeProto,
         name: str,
         rec: NodeCost | None,
-        scope: engine.Scope,
+        scope: Scope,
         index: int,
         ins: list[TensorInfo | None] | None = None,
         outs: list[TensorInfo | None] | None = None,
@@ -333,7 +337,7 @@ class _Coster:
         return cost
 
     def take_branch_shapes(
-        self, node: onnx.NodeProto, attrs: dict, scope: engine.Scope, index: int, branch: str
+        self, node: onnx.NodeProto, attrs: dict, scope: Scope, index: int, branch: str
     ) -> None:
         """An If whose condition is unknown is costed as its more expensive branch: where the
         engine could not merge the branches' output shapes (they differ), its outputs take that
@@ -348,7 +352,7 @@ class _Coster:
             if name and (t is None or not t.sized) and src is not None and src.sized:
                 own[name] = replace(src, name=name)
 
-    def deciding_inputs(self, tensor: str, scope: engine.Scope) -> list[str]:
+    def deciding_inputs(self, tensor: str, scope: Scope) -> list[str]:
         """The graph inputs a top-level tensor is computed from (what decides an If)."""
         if scope or not tensor:
             return []
@@ -365,7 +369,7 @@ class _Coster:
         return sorted(found)
 
     def subgraph_cost(
-        self, sub: object, outer: str, scope: engine.Scope, path: tuple[SubgraphHop, ...] = ()
+        self, sub: object, outer: str, scope: Scope, path: tuple[SubgraphHop, ...] = ()
     ) -> Cost:
         """Sum of the costs of a subgraph's nodes (If branch, Loop/Scan body).
 
@@ -393,7 +397,7 @@ class _Coster:
         path: tuple[SubgraphHop, ...],
         cost: Cost | None,
         unresolved: bool,
-        scope: engine.Scope,
+        scope: Scope,
     ) -> SubgraphNodeCost:
         infos = self.shapes.infos(scope)
         rec = SubgraphNodeCost(
