@@ -43,6 +43,7 @@ class _State:
         self.types: dict[str, tuple[int, Shape]] = {}
         self.values: dict[str, np.ndarray] = {}  # numbers, at most CAP of them
         self.syms: dict[str, list[Dim]] = {}  # 1-D int vectors holding dim names (Shape(x))
+        self.special: dict[str, TensorInfo] = {}  # values that are not tensors (ZipMap's)
         self.opset = opsets.get("", 1)
 
     def shape(self, name: str) -> Shape:
@@ -74,13 +75,14 @@ class _State:
 
 
 Rule = Callable[[_State, onnx.NodeProto, dict], list[tuple[int, Shape]]]
-RULES: dict[str, Rule] = {}
+RULES: dict[tuple[str, str], Rule] = {}  # (domain, op type): its rule
+ML = "ai.onnx.ml"
 
 
-def _rule(*ops: str) -> Callable[[Rule], Rule]:
+def _rule(*ops: str, domain: str = "") -> Callable[[Rule], Rule]:
     def deco(fn: Rule) -> Rule:
         for op in ops:
-            RULES[op] = fn
+            RULES[(domain, op)] = fn
         return fn
 
     return deco
@@ -111,11 +113,10 @@ def infer(
                 st.types[vi.name] = _declared(vi.type, vi.name)
         for k in g.order:
             node = g.nodes[k]
-            if node.domain not in ("", "ai.onnx"):
-                raise GiveUp(f"domain {node.domain!r}")
-            rule = RULES.get(node.op_type)
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            rule = RULES.get((domain, node.op_type))
             if rule is None:
-                raise GiveUp(f"op {node.op_type}")
+                raise GiveUp(f"op {node.op_type} of domain {domain!r}")
             attrs = {}
             for a in node.attribute:
                 if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
@@ -127,9 +128,9 @@ def infer(
                     if any(not isinstance(d, int) and not d for d in t[1]) or t[0] == 0:
                         raise GiveUp(f"{name!r} not worked out")
                     st.types[name] = t
-            if len(outs) < sum(1 for o in node.output if o):
+            if len(outs) < sum(1 for o in node.output if o and o not in st.special):
                 raise GiveUp(f"{node.op_type}: outputs not worked out")
-            if node.op_type in _VALUED:
+            if not domain and node.op_type in _VALUED:
                 _value(st, node, attrs)
         _check_declared(st, graph)
     except Exception as e:  # anything unexpected: the full engine, with its own guards
@@ -141,6 +142,7 @@ def infer(
 
 def _shapes(st: _State) -> Shapes:
     infos = {name: TensorInfo(name, e, s) for name, (e, s) in st.types.items()}
+    infos.update(st.special)
     values: dict[str, np.ndarray] = {}
     dim_values: dict[str, str] = {}
     for name, v in st.values.items():
@@ -770,6 +772,54 @@ def _recurrent(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     state = (batch, dirs, hidden) if layout else (dirs, batch, hidden)
     elem = st.elem(node.input[0])
     return [(elem, y), (elem, state), (elem, state)]
+
+
+@_rule("ConvTranspose")
+def _conv_transpose(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+    x, w = st.shape(node.input[0]), st.shape(node.input[1])
+    n = len(x) - 2
+    kernel = _ints(attrs, "kernel_shape") or list(w[2:])
+    channels = _numel((w[1],)) * _i(attrs, "group", 1)
+    given = _ints(attrs, "output_shape")
+    if given is not None:
+        return [(st.elem(node.input[0]), (x[0], channels, *given[-n:]))]
+    strides = _ints(attrs, "strides") or [1] * n
+    dil = _ints(attrs, "dilations") or [1] * n
+    pads = _ints(attrs, "pads") or [0] * (2 * n)
+    extra = _ints(attrs, "output_padding") or [0] * n
+    auto = attrs["auto_pad"].s.decode() if "auto_pad" in attrs else "NOTSET"
+    if len(kernel) != n or auto not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise GiveUp("ConvTranspose attributes")
+    out = []
+    for k in range(n):
+        size = _numel((x[2 + k],))
+        if auto.startswith("SAME"):
+            out.append(size * strides[k])
+            continue
+        pad = 0 if auto == "VALID" else pads[k] + pads[k + n]
+        out.append(strides[k] * (size - 1) + extra[k] + (kernel[k] - 1) * dil[k] + 1 - pad)
+    return [(st.elem(node.input[0]), (x[0], channels, *out))]
+
+
+@_rule("ArrayFeatureExtractor", domain=ML)
+def _array_feature_extractor(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+    """[..., number of indices]; a 1-D X is one row (what onnxruntime does)."""
+    x, idx = st.shape(node.input[0]), st.shape(node.input[1])
+    rows = (1,) if len(x) == 1 else x[:-1]
+    return [(st.elem(node.input[0]), (*rows, _numel(idx)))]
+
+
+@_rule("ZipMap", domain=ML)
+def _zipmap(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+    """A sequence of N maps of C (label, probability) items: sized when labels are integers
+    (8 + 4 bytes an item), as the full engine does."""
+    probs, out = st.shape(node.input[0]), node.output[0]
+    if "classlabels_int64s" in attrs and len(probs) == 2:
+        info = TensorInfo(out, 0, probs, item_bits=96, label="seq(map(int64,float))")
+    else:
+        info = TensorInfo(out, 0, None, label="seq(map(string,float))")
+    st.special[out] = info
+    return []
 
 
 # --- values ------------------------------------------------------------------------------------
