@@ -26,6 +26,11 @@ sys.path.insert(0, str(HERE))
 from _common import CORPUS, load_manifest  # noqa: E402
 
 
+# Installed packages run from byte-compiled modules (pip compiles them at install); a shell that
+# sets PYTHONDONTWRITEBYTECODE would make every run recompile onnxcost (editable), not onnx-tool.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_onnx_tool(name: str) -> None:
     """The onnx-tool side, in its own process."""
     from compare import concrete_model, engine_onnx_tool
@@ -37,7 +42,7 @@ def run_onnx_tool(name: str) -> None:
 
 def wall(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     return time.perf_counter() - t0
 
 
