@@ -38,7 +38,7 @@ class GiveUp(Exception):
     """This node (so this model) is for the full engine."""
 
 
-class _State:
+class State:
     def __init__(self, opsets: dict[str, int]) -> None:
         self.types: dict[str, tuple[int, Shape]] = {}
         self.values: dict[str, np.ndarray] = {}  # numbers, at most CAP of them
@@ -74,12 +74,12 @@ class _State:
         return v  # type: ignore[return-value]
 
 
-Rule = Callable[[_State, onnx.NodeProto, dict], list[tuple[int, Shape]]]
+Rule = Callable[[State, onnx.NodeProto, dict], list[tuple[int, Shape]]]
 RULES: dict[tuple[str, str], Rule] = {}  # (domain, op type): its rule
 ML = "ai.onnx.ml"
 
 
-def _rule(*ops: str, domain: str = "") -> Callable[[Rule], Rule]:
+def fast_rule(*ops: str, domain: str = "") -> Callable[[Rule], Rule]:
     def deco(fn: Rule) -> Rule:
         for op in ops:
             RULES[(domain, op)] = fn
@@ -102,7 +102,7 @@ def infer(
             why.append("input values, functions or sparse initializers")
         return None
     opsets = {(o.domain or ""): o.version for o in model.opset_import}
-    st = _State(opsets)
+    st = State(opsets)
     try:
         for t in graph.initializer:
             st.types[t.name] = (t.data_type, tuple(t.dims))
@@ -140,7 +140,7 @@ def infer(
     return _shapes(st)
 
 
-def _shapes(st: _State) -> Shapes:
+def _shapes(st: State) -> Shapes:
     infos = {name: TensorInfo(name, e, s) for name, (e, s) in st.types.items()}
     infos.update(st.special)
     values: dict[str, np.ndarray] = {}
@@ -170,7 +170,7 @@ def _declared(tp: onnx.TypeProto, name: str) -> tuple[int, Shape]:
     return tt.elem_type, tuple(dims)
 
 
-def _check_declared(st: _State, graph: onnx.GraphProto) -> None:
+def _check_declared(st: State, graph: onnx.GraphProto) -> None:
     """A declared shape that disagrees with the computed one is the full engine's to report."""
     for vi in (*graph.value_info, *graph.output):
         have = st.types.get(vi.name)
@@ -249,31 +249,31 @@ _UNARY = (
 )  # fmt: skip
 
 
-@_rule(*_UNARY)
-def _unary(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule(*_UNARY)
+def _unary(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [st.types[node.input[0]]]
 
 
-@_rule("IsNaN", "IsInf")
-def _is(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("IsNaN", "IsInf")
+def _is(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(BOOL, st.shape(node.input[0]))]
 
 
-@_rule("Dropout")
-def _dropout(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Dropout")
+def _dropout(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.types[node.input[0]]
     return [x, (BOOL if st.opset >= 10 else x[0], x[1])]
 
 
-@_rule("BatchNormalization")
-def _batchnorm(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("BatchNormalization")
+def _batchnorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if sum(1 for o in node.output if o) > 1:
         raise GiveUp("training-mode BatchNormalization")
     return [st.types[node.input[0]]]
 
 
-@_rule("LayerNormalization")
-def _layernorm(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("LayerNormalization")
+def _layernorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     elem, x = st.types[node.input[0]]
     axis = _axis(_i(attrs, "axis", -1), len(x))
     stat = (_i(attrs, "stash_type", FLOAT), x[:axis] + (1,) * (len(x) - axis))
@@ -285,31 +285,31 @@ _BINARY = {"Add", "Sub", "Mul", "Div", "Pow", "Mod", "PRelu", "BitShift", "Max",
            "Mean", *_COMPARE}  # fmt: skip
 
 
-@_rule(*_BINARY)
-def _binary(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule(*_BINARY)
+def _binary(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     names = [n for n in node.input if n]
     shape = _broadcast(*(st.shape(n) for n in names))
     return [(BOOL if node.op_type in _COMPARE else st.elem(names[0]), shape)]
 
 
-@_rule("Where")
-def _where(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Where")
+def _where(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     shape = _broadcast(*(st.shape(n) for n in node.input))
     return [(st.elem(node.input[1]), shape)]
 
 
-@_rule("Cast")
-def _cast(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Cast")
+def _cast(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(attrs["to"].i, st.shape(node.input[0]))]
 
 
-@_rule("CastLike")
-def _castlike(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("CastLike")
+def _castlike(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[1]), st.shape(node.input[0]))]
 
 
-@_rule("MatMul")
-def _matmul(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("MatMul")
+def _matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     a, b = st.shape(node.input[0]), st.shape(node.input[1])
     if not a or not b:
         raise GiveUp("MatMul of a scalar")
@@ -322,8 +322,8 @@ def _matmul(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out)]
 
 
-@_rule("Gemm")
-def _gemm(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Gemm")
+def _gemm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     a, b = st.shape(node.input[0]), st.shape(node.input[1])
     if len(a) != 2 or len(b) != 2:
         raise GiveUp("Gemm of non-matrices")
@@ -332,7 +332,7 @@ def _gemm(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), (m, n))]
 
 
-def _window(st: _State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> Shape:
+def _window(st: State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> Shape:
     """Output spatial dims of a Conv or a pool (floor mode)."""
     x = st.shape(node.input[0])
     n = len(kernel)
@@ -363,8 +363,8 @@ def _window(st: _State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) ->
     return tuple(out)
 
 
-@_rule("Conv")
-def _conv(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Conv")
+def _conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x, w = st.shape(node.input[0]), st.shape(node.input[1])
     kernel = _ints(attrs, "kernel_shape") or list(w[2:])
     if any(not isinstance(k, int) for k in kernel) or len(w) != len(x):
@@ -372,8 +372,8 @@ def _conv(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), (x[0], w[0], *_window(st, node, attrs, kernel)))]
 
 
-@_rule("MaxPool", "AveragePool", "LpPool")
-def _pool(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("MaxPool", "AveragePool", "LpPool")
+def _pool(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     kernel = _ints(attrs, "kernel_shape")
     if kernel is None:
@@ -382,16 +382,16 @@ def _pool(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out), (INT64, out)]
 
 
-@_rule("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
-def _global_pool(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def _global_pool(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if len(x) < 2:
         raise GiveUp("global pool rank")
     return [(st.elem(node.input[0]), (x[0], x[1], *(1,) * (len(x) - 2)))]
 
 
-@_rule("Flatten")
-def _flatten(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Flatten")
+def _flatten(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     axis = _i(attrs, "axis", 1)
     axis += len(x) if axis < 0 else 0
@@ -400,8 +400,8 @@ def _flatten(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), (_numel(x[:axis]), _numel(x[axis:])))]
 
 
-@_rule("Reshape")
-def _reshape(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Reshape")
+def _reshape(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     target = st.vector(node.input[1])
     if target is None:
@@ -441,8 +441,8 @@ def _quotient(whole: Shape, part: list[Dim]) -> int:
     return n // m
 
 
-@_rule("Transpose")
-def _transpose(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Transpose")
+def _transpose(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     perm = _ints(attrs, "perm") or list(range(len(x) - 1, -1, -1))
     if sorted(perm) != list(range(len(x))):
@@ -450,7 +450,7 @@ def _transpose(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), tuple(x[p] for p in perm))]
 
 
-def _axes_of(st: _State, node: onnx.NodeProto, attrs: dict, since: int) -> list[int] | None:
+def _axes_of(st: State, node: onnx.NodeProto, attrs: dict, since: int) -> list[int] | None:
     """Axes from the attribute (before opset `since`) or the second input (from it)."""
     if st.opset < since:
         return _ints(attrs, "axes")
@@ -458,8 +458,8 @@ def _axes_of(st: _State, node: onnx.NodeProto, attrs: dict, since: int) -> list[
     return st.ints(name) if name else None
 
 
-@_rule("Unsqueeze")
-def _unsqueeze(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Unsqueeze")
+def _unsqueeze(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     axes = _axes_of(st, node, attrs, 13)
     if not axes:
@@ -472,8 +472,8 @@ def _unsqueeze(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), tuple(out))]
 
 
-@_rule("Squeeze")
-def _squeeze(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Squeeze")
+def _squeeze(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     axes = _axes_of(st, node, attrs, 13)
     if axes is None:
@@ -488,8 +488,8 @@ def _squeeze(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), tuple(keep))]
 
 
-@_rule("Concat")
-def _concat(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Concat")
+def _concat(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     shapes = [st.shape(n) for n in node.input if n]
     rank = len(shapes[0])
     axis = _axis(attrs["axis"].i, rank)
@@ -512,8 +512,8 @@ def _sum(dims: list[Dim]) -> Dim:
     raise GiveUp("a sum of dim names")
 
 
-@_rule("Split")
-def _split(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Split")
+def _split(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     axis = _axis(_i(attrs, "axis", 0), len(x))
     n_out = len(node.output)
@@ -541,8 +541,8 @@ def _split(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
             for s in sizes]  # fmt: skip
 
 
-@_rule("Slice")
-def _slice(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Slice")
+def _slice(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if st.opset < 10:
         starts, ends = _ints(attrs, "starts"), _ints(attrs, "ends")
@@ -572,32 +572,32 @@ def _slice_len(dim: Dim, start: int, end: int, step: int) -> Dim:
     return len(range(dim)[slice(start, end, step)])
 
 
-@_rule("Gather")
-def _gather(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Gather")
+def _gather(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x, idx = st.shape(node.input[0]), st.shape(node.input[1])
     axis = _axis(_i(attrs, "axis", 0), len(x))
     return [(st.elem(node.input[0]), x[:axis] + idx + x[axis + 1 :])]
 
 
-@_rule("GatherElements")
-def _gather_elements(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("GatherElements")
+def _gather_elements(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), st.shape(node.input[1]))]
 
 
-@_rule("Shape")
-def _shape(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Shape")
+def _shape(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     start, end = _i(attrs, "start", 0), _i(attrs, "end", len(x))
     return [(INT64, (len(x[slice(start, end)]),))]
 
 
-@_rule("Size")
-def _size(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Size")
+def _size(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(INT64, ())]
 
 
-@_rule("Constant")
-def _constant(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Constant")
+def _constant(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     ((name, a),) = attrs.items()
     out = node.output[0]
     if name == "value":
@@ -619,8 +619,8 @@ def _constant(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(elem, arr.shape)]
 
 
-@_rule("ConstantOfShape")
-def _constant_of_shape(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ConstantOfShape")
+def _constant_of_shape(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     dims = st.vector(node.input[0])
     if dims is None or any(isinstance(d, int) and d < 0 for d in dims):
         raise GiveUp("ConstantOfShape shape unknown")
@@ -628,16 +628,16 @@ def _constant_of_shape(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(elem, tuple(dims))]
 
 
-@_rule("Expand")
-def _expand(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Expand")
+def _expand(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     target = st.vector(node.input[1])
     if target is None:
         raise GiveUp("Expand shape unknown")
     return [(st.elem(node.input[0]), _broadcast(st.shape(node.input[0]), tuple(target)))]
 
 
-@_rule("Tile")
-def _tile(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Tile")
+def _tile(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x, reps = st.shape(node.input[0]), st.ints(node.input[1])
     if len(reps) != len(x):
         raise GiveUp("Tile repeats")
@@ -645,8 +645,8 @@ def _tile(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out)]
 
 
-@_rule("Range")
-def _range(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Range")
+def _range(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     vals = [st.values.get(n) for n in node.input]
     if any(v is None or v.size != 1 for v in vals):
         raise GiveUp("Range bounds unknown")
@@ -660,8 +660,8 @@ def _range(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
 _REDUCE = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"]  # fmt: skip
 
 
-@_rule(*_REDUCE)
-def _reduce(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule(*_REDUCE)
+def _reduce(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     since = 13 if node.op_type == "ReduceSum" else 18
     axes = _axes_of(st, node, attrs, since)
@@ -675,16 +675,16 @@ def _reduce(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), tuple(out))]
 
 
-@_rule("ArgMax", "ArgMin")
-def _argmax(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ArgMax", "ArgMin")
+def _argmax(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     axis = _axis(_i(attrs, "axis", 0), len(x))
     out = [1 if k == axis else d for k, d in enumerate(x) if _i(attrs, "keepdims", 1) or k != axis]
     return [(INT64, tuple(out))]
 
 
-@_rule("TopK")
-def _topk(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("TopK")
+def _topk(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if st.opset < 10:
         raise GiveUp("TopK before opset 10")
@@ -694,8 +694,8 @@ def _topk(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out), (INT64, out)]
 
 
-@_rule("Pad")
-def _pad(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Pad")
+def _pad(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if _input(node, 3):
         raise GiveUp("Pad with axes")
@@ -708,13 +708,13 @@ def _pad(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out)]
 
 
-@_rule("ScatterND", "ScatterElements", "Scatter")
-def _scatter(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ScatterND", "ScatterElements", "Scatter")
+def _scatter(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [st.types[node.input[0]]]
 
 
-@_rule("GatherND")
-def _gather_nd(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("GatherND")
+def _gather_nd(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x, idx = st.shape(node.input[0]), st.shape(node.input[1])
     b = _i(attrs, "batch_dims", 0)
     if not idx or not isinstance(idx[-1], int) or b + idx[-1] > len(x):
@@ -722,26 +722,26 @@ def _gather_nd(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), idx[:-1] + x[b + idx[-1] :])]
 
 
-@_rule("DequantizeLinear")
-def _dequantize(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("DequantizeLinear")
+def _dequantize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     elem = _i(attrs, "output_dtype", 0) or st.elem(node.input[1])
     return [(elem, st.shape(node.input[0]))]
 
 
-@_rule("QuantizeLinear")
-def _quantize(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("QuantizeLinear")
+def _quantize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     zp = _input(node, 2)
     elem = st.elem(zp) if zp else _i(attrs, "output_dtype", 0) or 2  # uint8 by default
     return [(elem, st.shape(node.input[0]))]
 
 
-@_rule("DynamicQuantizeLinear")
-def _dynamic_quantize(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("DynamicQuantizeLinear")
+def _dynamic_quantize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(2, st.shape(node.input[0])), (FLOAT, ()), (2, ())]
 
 
-@_rule("Resize", "Upsample")
-def _resize(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("Resize", "Upsample")
+def _resize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if "axes" in attrs or _i(attrs, "antialias", 0) or "keep_aspect_ratio_policy" in attrs:
         raise GiveUp("Resize with axes or an aspect policy")
@@ -760,8 +760,8 @@ def _resize(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), out)]
 
 
-@_rule("LSTM", "GRU", "RNN")
-def _recurrent(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("LSTM", "GRU", "RNN")
+def _recurrent(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
     if len(x) != 3 or "hidden_size" not in attrs:
         raise GiveUp("recurrent input rank or hidden size")
@@ -774,8 +774,8 @@ def _recurrent(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(elem, y), (elem, state), (elem, state)]
 
 
-@_rule("ConvTranspose")
-def _conv_transpose(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ConvTranspose")
+def _conv_transpose(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x, w = st.shape(node.input[0]), st.shape(node.input[1])
     n = len(x) - 2
     kernel = _ints(attrs, "kernel_shape") or list(w[2:])
@@ -801,16 +801,16 @@ def _conv_transpose(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
     return [(st.elem(node.input[0]), (x[0], channels, *out))]
 
 
-@_rule("ArrayFeatureExtractor", domain=ML)
-def _array_feature_extractor(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ArrayFeatureExtractor", domain=ML)
+def _array_feature_extractor(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     """[..., number of indices]; a 1-D X is one row (what onnxruntime does)."""
     x, idx = st.shape(node.input[0]), st.shape(node.input[1])
     rows = (1,) if len(x) == 1 else x[:-1]
     return [(st.elem(node.input[0]), (*rows, _numel(idx)))]
 
 
-@_rule("ZipMap", domain=ML)
-def _zipmap(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
+@fast_rule("ZipMap", domain=ML)
+def _zipmap(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     """A sequence of N maps of C (label, probability) items: sized when labels are integers
     (8 + 4 bytes an item), as the full engine does."""
     probs, out = st.shape(node.input[0]), node.output[0]
@@ -829,7 +829,7 @@ def _zipmap(st: _State, node: onnx.NodeProto, attrs: dict) -> list:
 _VALUED = FOLDABLE | {"Shape", "Size", "Split"}
 
 
-def _value(st: _State, node: onnx.NodeProto, attrs: dict) -> None:
+def _value(st: State, node: onnx.NodeProto, attrs: dict) -> None:
     op, out = node.op_type, node.output[0]
     if op == "Shape":
         x = st.shape(node.input[0])
@@ -875,7 +875,7 @@ def _value(st: _State, node: onnx.NodeProto, attrs: dict) -> None:
                 _set(st, out, vecs[0][s])
 
 
-def _set(st: _State, name: str, dims: list[Dim]) -> None:
+def _set(st: State, name: str, dims: list[Dim]) -> None:
     if len(dims) > CAP:
         raise GiveUp("values over the cap")  # the full engine says so in a warning
     if all(isinstance(d, int) for d in dims):
@@ -886,7 +886,7 @@ def _set(st: _State, name: str, dims: list[Dim]) -> None:
         st.syms[name] = dims
 
 
-def _split_value(st: _State, node: onnx.NodeProto, x: np.ndarray) -> None:
+def _split_value(st: State, node: onnx.NodeProto, x: np.ndarray) -> None:
     if x.ndim != 1 or x.dtype.kind not in "iub":
         return
     at = 0
@@ -904,7 +904,7 @@ _NUMPY = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Max": np.maxim
           "Sign": np.sign, "Floor": np.floor, "Ceil": np.ceil, "Sqrt": np.sqrt}  # fmt: skip
 
 
-def _fold_fast(st: _State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.ndarray | None:
+def _fold_fast(st: State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.ndarray | None:
     """Shape arithmetic in numpy, as onnx's reference ops compute it; the rest through the
     folding module (which runs those reference ops: slower, and rare in shape chains)."""
     op, x = node.op_type, ins[0]
