@@ -333,11 +333,12 @@ def _gemm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 
 
 def _window(st: State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> Shape:
-    """Output spatial dims of a Conv or a pool (floor mode)."""
+    """Output spatial dims of a Conv or a pool."""
     x = st.shape(node.input[0])
     n = len(kernel)
-    if len(x) != n + 2 or _i(attrs, "ceil_mode", 0):
-        raise GiveUp("window rank or ceil_mode")
+    ceil = _i(attrs, "ceil_mode", 0)
+    if len(x) != n + 2:
+        raise GiveUp("window rank")
     strides = _ints(attrs, "strides") or [1] * n
     dil = _ints(attrs, "dilations") or [1] * n
     pads = _ints(attrs, "pads") or [0] * (2 * n)
@@ -354,8 +355,13 @@ def _window(st: State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> 
             out.append(-(-size // strides[k]))
         elif auto == "VALID":
             out.append((size - extent) // strides[k] + 1)
-        elif auto == "NOTSET":
+        elif auto == "NOTSET" and not ceil:
             out.append((size + pads[k] + pads[k + n] - extent) // strides[k] + 1)
+        elif auto == "NOTSET":
+            span = size + pads[k] + pads[k + n] - extent
+            out.append(-(-span // strides[k]) + 1)
+            if (out[-1] - 1) * strides[k] >= size + pads[k]:
+                out[-1] -= 1  # the last window must start inside the input or its left pad
         else:
             raise GiveUp("auto_pad")
         if out[-1] < 0:
@@ -743,7 +749,8 @@ def _dynamic_quantize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 @fast_rule("Resize", "Upsample")
 def _resize(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     x = st.shape(node.input[0])
-    if "axes" in attrs or _i(attrs, "antialias", 0) or "keep_aspect_ratio_policy" in attrs:
+    policy = attrs["keep_aspect_ratio_policy"].s if "keep_aspect_ratio_policy" in attrs else b""
+    if "axes" in attrs or policy not in (b"", b"stretch"):
         raise GiveUp("Resize with axes or an aspect policy")
     sizes = _input(node, 3) if st.opset >= 11 else ""
     if sizes:
@@ -820,6 +827,29 @@ def _zipmap(st: State, node: onnx.NodeProto, attrs: dict) -> list:
         info = TensorInfo(out, 0, None, label="seq(map(string,float))")
     st.special[out] = info
     return []
+
+
+@fast_rule("Einsum")
+def _einsum(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Explicit or implicit equations over letters (an ellipsis is the full engine's)."""
+    eq = attrs["equation"].s.decode("ascii").replace(" ", "")
+    lhs, _, rhs = eq.partition("->")
+    terms = lhs.split(",")
+    if "." in eq or len(terms) != len(node.input):
+        raise GiveUp("Einsum equation")
+    size: dict[str, Dim] = {}
+    for term, name in zip(terms, node.input, strict=True):
+        shape = st.shape(name)
+        if len(term) != len(shape):
+            raise GiveUp("Einsum term rank")
+        for letter, d in zip(term, shape, strict=True):
+            if size.setdefault(letter, d) != d:
+                raise GiveUp("Einsum dims differ")
+    if "->" not in eq:  # implicit: the letters seen once, in alphabetical order
+        rhs = "".join(sorted(c for c in size if lhs.count(c) == 1))
+    if not set(rhs) <= set(size) or len(set(rhs)) != len(rhs):
+        raise GiveUp("Einsum output")
+    return [(st.elem(node.input[0]), tuple(size[c] for c in rhs))]
 
 
 # --- values ------------------------------------------------------------------------------------
