@@ -197,3 +197,44 @@ def test_einsum_explicit_and_implicit():
     m = b.build([s, t])
     assert _shape(m, s) == (2, 8, 16, 32)
     assert _shape(m, t) == (32, 16)
+
+
+def _if_model(then_shape: list[int], cond_value: bool | None) -> onnx.ModelProto:
+    """x [2, 6] -> If(cond): then Reshape(x, then_shape), else Reshape(x, [3, 4])."""
+
+    def branch(name: str, shape: list[int]) -> onnx.GraphProto:
+        target = numpy_helper.from_array(np.array(shape, np.int64), f"{name}_shape")
+        node = helper.make_node("Reshape", ["x", target.name], [f"{name}_y"])
+        out = helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, None)
+        return helper.make_graph([node], name, [], [out], [target])
+
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 6])]
+    inits = []
+    if cond_value is None:
+        inputs.append(helper.make_tensor_value_info("cond", TensorProto.BOOL, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(cond_value), "cond"))
+    node = helper.make_node(
+        "If", ["cond"], ["y"], then_branch=branch("then", then_shape),
+        else_branch=branch("else", [3, 4]),
+    )  # fmt: skip
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([node], "g", inputs, [out], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_if_takes_the_known_branch_and_keeps_both_scopes():
+    m = _if_model([4, 3], cond_value=False)
+    shapes = _fast(m)
+    assert shapes is not None
+    assert shapes.infos()["y"].shape == (3, 4)  # cond is false: the else branch's [3, 4]
+    assert shapes.scopes[((0, "then_branch"),)]["then_y"].shape == (4, 3)  # walked, costed
+    assert shapes.infos(((0, "else_branch"),))["x"].shape == (2, 6)  # outer names seen
+    full = engine.infer(m)
+    assert differences(full, shapes) == []
+
+
+def test_if_with_an_unknown_condition():
+    # both branches make [3, 4]: that is the output; they differ: the full engine's to merge
+    assert _shape(_if_model([3, 4], cond_value=None), "y") == (3, 4)
+    assert _fast(_if_model([4, 3], cond_value=None)) is None

@@ -26,7 +26,10 @@ from onnxcost.model.loader import load  # noqa: E402
 
 
 def compare(
-    path: Path, dims: dict[str, int] | None = None, shapes: dict | None = None
+    path: Path,
+    dims: dict[str, int] | None = None,
+    shapes: dict | None = None,
+    values: dict | None = None,
 ) -> tuple[str, list[str]]:
     """('full' | 'fast' | 'error', differences)."""
     from onnxcost.model.dims import bind
@@ -38,30 +41,34 @@ def compare(
     except OnnxCostError:
         return "error", []
     why: list[str] = []
-    quick = fast.infer(loaded.model, g, None, why)
+    values = {k: np.asarray(v) for k, v in (values or {}).items()}  # as --input-value makes them
+    quick = fast.infer(loaded.model, g, values, why)
     if quick is None:
         return "full:" + (why[0] if why else "?"), []
-    full = engine.infer(loaded.model, None if g.file_order else g.order)
+    full = engine.infer(loaded.model, None if g.file_order else g.order, values)
     return "fast", differences(full, quick)
 
 
 def differences(full: engine.Shapes, quick: engine.Shapes) -> list[str]:
     out = []
-    a, b = full.scopes.get(engine.TOP, {}), quick.scopes.get(engine.TOP, {})
-    for name in sorted(set(a) | set(b)):
-        x, y = a.get(name), b.get(name)
-        if x is None or y is None or (x.elem_type, x.shape) != (y.elem_type, y.shape):
-            out.append(f"info {name}: full {x} fast {y}")
-    va, vb = full.values.get(engine.TOP, {}), quick.values.get(engine.TOP, {})
-    for name in sorted(set(va) | set(vb)):
-        x, y = va.get(name), vb.get(name)
-        if y is not None and x is None:
-            continue  # the fast path folds some chains the library's propagation loses
-        if x is None or y is None or x.shape != y.shape or not np.array_equal(x, y):
-            out.append(f"value {name}: full {x!r} fast {y!r}")
-    da, db = full.dim_values.get(engine.TOP, {}), quick.dim_values.get(engine.TOP, {})
-    if da != db:
-        out.append(f"dim_values: full {da} fast {db}")
+    if set(full.scopes) != set(quick.scopes):
+        out.append(f"scopes: full {sorted(full.scopes)} fast {sorted(quick.scopes)}")
+    for scope in full.scopes:
+        a, b = full.scopes.get(scope, {}), quick.scopes.get(scope, {})
+        for name in sorted(set(a) | set(b)):
+            x, y = a.get(name), b.get(name)
+            if x is None or y is None or (x.elem_type, x.shape) != (y.elem_type, y.shape):
+                out.append(f"info {scope} {name}: full {x} fast {y}")
+        va, vb = full.values.get(scope, {}), quick.values.get(scope, {})
+        for name in sorted(set(va) | set(vb)):
+            x, y = va.get(name), vb.get(name)
+            if y is not None and x is None:
+                continue  # the fast path folds some chains the library's propagation loses
+            if x is None or y is None or x.shape != y.shape or not np.array_equal(x, y):
+                out.append(f"value {scope} {name}: full {x!r} fast {y!r}")
+        da, db = full.dim_values.get(scope, {}), quick.dim_values.get(scope, {})
+        if da != db:
+            out.append(f"dim_values {scope}: full {da} fast {db}")
     if full.failures:
         out.append(f"full engine failures: {[f.reason for f in full.failures][:3]}")
     if full.warnings:
@@ -86,7 +93,7 @@ def main() -> None:
     bad = 0
     for f in files:
         m = bindings.get(f.resolve(), {})
-        kind, diffs = compare(f, m.get("dims"), m.get("input_shapes"))
+        kind, diffs = compare(f, m.get("dims"), m.get("input_shapes"), m.get("input_values"))
         kinds[kind.split(":")[0]] += 1
         if kind.startswith("full:"):
             kinds["  " + kind[5:].split("'")[0][:40]] += 1

@@ -16,7 +16,8 @@ the whole model as before. Where it does finish, its shapes and values are the f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from math import prod
 
 import numpy as np
@@ -26,7 +27,7 @@ from onnx import numpy_helper
 from onnxcost.model.fold import FOLDABLE, fold_node
 from onnxcost.model.graph import Graph
 from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS as CAP
-from onnxcost.model.shapes import TOP, Shapes
+from onnxcost.model.shapes import TOP, Scope, Shapes
 from onnxcost.rules.registry import TensorInfo
 
 Dim = int | str
@@ -39,12 +40,22 @@ class GiveUp(Exception):
 
 
 class State:
-    def __init__(self, opsets: dict[str, int]) -> None:
-        self.types: dict[str, tuple[int, Shape]] = {}
-        self.values: dict[str, np.ndarray] = {}  # numbers, at most CAP of them
-        self.syms: dict[str, list[Dim]] = {}  # 1-D int vectors holding dim names (Shape(x))
-        self.special: dict[str, TensorInfo] = {}  # values that are not tensors (ZipMap's)
+    """What is known of the tensors of one graph; a subgraph's state sees its enclosing ones."""
+
+    def __init__(self, opsets: dict[str, int], parent: State | None = None) -> None:
+        self.types: MutableMapping[str, tuple[int, Shape]] = {}
+        self.values: MutableMapping[str, np.ndarray] = {}  # numbers, at most CAP of them
+        self.syms: MutableMapping[str, list[Dim]] = {}  # int vectors holding dim names (Shape(x))
+        self.special: MutableMapping[str, TensorInfo] = {}  # not tensors (ZipMap's maps)
+        if parent is not None:  # writes go to this scope's own maps, reads fall through
+            self.types = ChainMap({}, parent.types)
+            self.values = ChainMap({}, parent.values)
+            self.syms = ChainMap({}, parent.syms)
+            self.special = ChainMap({}, parent.special)
+        self.opsets = opsets
         self.opset = opsets.get("", 1)
+        self.scopes: dict[Scope, State] = parent.scopes if parent is not None else {}
+        self.where: tuple[Scope, int] = (TOP, 0)  # the node being inferred: its scope and index
 
     def shape(self, name: str) -> Shape:
         t = self.types.get(name)
@@ -97,41 +108,19 @@ def infer(
     """Every tensor's type and shape, or None when the full engine must do it (the reason is
     appended to `why`)."""
     graph = model.graph
-    if input_values or model.functions or graph.sparse_initializer:
+    if model.functions or graph.sparse_initializer:
         if why is not None:
-            why.append("input values, functions or sparse initializers")
+            why.append("functions or sparse initializers")
         return None
-    opsets = {(o.domain or ""): o.version for o in model.opset_import}
-    st = State(opsets)
+    st = State({(o.domain or ""): o.version for o in model.opset_import})
     try:
-        for t in graph.initializer:
-            st.types[t.name] = (t.data_type, tuple(t.dims))
-            if _has_payload(t) and prod(t.dims) <= CAP:
-                st.values[t.name] = numpy_helper.to_array(t)
+        inits = {t.name for t in graph.initializer}
         for vi in graph.input:
-            if vi.name not in st.types:
+            if vi.name not in inits:
                 st.types[vi.name] = _declared(vi.type, vi.name)
-        for k in g.order:
-            node = g.nodes[k]
-            domain = "" if node.domain == "ai.onnx" else node.domain
-            rule = RULES.get((domain, node.op_type))
-            if rule is None:
-                raise GiveUp(f"op {node.op_type} of domain {domain!r}")
-            attrs = {}
-            for a in node.attribute:
-                if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
-                    raise GiveUp("subgraph")
-                attrs[a.name] = a
-            outs = rule(st, node, attrs)
-            for name, t in zip(node.output, outs, strict=False):
-                if name:
-                    if any(not isinstance(d, int) and not d for d in t[1]) or t[0] == 0:
-                        raise GiveUp(f"{name!r} not worked out")
-                    st.types[name] = t
-            if len(outs) < sum(1 for o in node.output if o and o not in st.special):
-                raise GiveUp(f"{node.op_type}: outputs not worked out")
-            if not domain and node.op_type in _VALUED:
-                _value(st, node, attrs)
+        for name, val in (input_values or {}).items():
+            st.values[name] = np.asarray(val)  # an `If` they decide takes its branch
+        _walk(st, graph, g.nodes, g.order, TOP)
         _check_declared(st, graph)
     except Exception as e:  # anything unexpected: the full engine, with its own guards
         if why is not None:
@@ -140,17 +129,85 @@ def infer(
     return _shapes(st)
 
 
+def _walk(
+    st: State, graph: onnx.GraphProto, nodes: list, order: Iterable[int], scope: Scope
+) -> None:
+    st.scopes[scope] = st
+    for t in graph.initializer:
+        st.types[t.name] = (t.data_type, tuple(t.dims))
+        if _has_payload(t) and prod(t.dims) <= CAP:
+            st.values[t.name] = numpy_helper.to_array(t)
+    for k in order:
+        node = nodes[k]
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        rule = RULES.get((domain, node.op_type))
+        if rule is None:
+            raise GiveUp(f"op {node.op_type} of domain {domain!r}")
+        attrs = {a.name: a for a in node.attribute}
+        st.where = (scope, k)
+        outs = rule(st, node, attrs)
+        for name, t in zip(node.output, outs, strict=False):
+            if name:
+                if any(not isinstance(d, int) and not d for d in t[1]) or t[0] == 0:
+                    raise GiveUp(f"{name!r} not worked out")
+                st.types[name] = t
+        if len(outs) < sum(1 for o in node.output if o and o not in st.special):
+            raise GiveUp(f"{node.op_type}: outputs not worked out")
+        if not domain and node.op_type in _VALUED:
+            _value(st, node, attrs)
+
+
+@fast_rule("If")
+def _if(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Both branches are walked (each is costed when the condition is unknown); the outputs are
+    the branch's that runs, or, when the condition is not known, what both branches agree on."""
+    scope, k = st.where
+    outs = {}
+    for branch in ("then_branch", "else_branch"):
+        sub = attrs[branch].g
+        if sub.input:
+            raise GiveUp("If branch with inputs")
+        made = {o for n in sub.node for o in n.output if o}
+        seen: set[str] = set()
+        for n in sub.node:  # within a branch, names are used after they are made
+            if any(i in made and i not in seen for i in n.input) or any(
+                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) and a.name
+                for a in n.attribute
+                if n.op_type != "If"
+            ):
+                raise GiveUp("If branch not in order, or with loops")
+            seen.update(n.output)
+        inner = State(st.opsets, st)
+        _walk(inner, sub, list(sub.node), range(len(sub.node)), (*scope, (k, branch)))
+        outs[branch] = [inner.types.get(o.name) for o in sub.output]
+    cond = st.values.get(node.input[0])
+    if cond is not None and cond.size == 1:
+        chosen = outs["then_branch" if bool(cond.reshape(-1)[0]) else "else_branch"]
+    elif outs["then_branch"] == outs["else_branch"]:
+        chosen = outs["then_branch"]
+    else:
+        raise GiveUp("If branches differ and the condition is not known")
+    if len(chosen) != len(node.output) or any(t is None for t in chosen):
+        raise GiveUp("If outputs")
+    return chosen  # type: ignore[return-value]
+
+
 def _shapes(st: State) -> Shapes:
-    infos = {name: TensorInfo(name, e, s) for name, (e, s) in st.types.items()}
-    infos.update(st.special)
-    values: dict[str, np.ndarray] = {}
-    dim_values: dict[str, str] = {}
-    for name, v in st.values.items():
-        values[name] = v
-    for name, sym in st.syms.items():
-        if len(sym) == 1 and isinstance(sym[0], str):
-            dim_values[name] = sym[0]
-    return Shapes({TOP: infos}, {TOP: values}, dim_values={TOP: dim_values} if dim_values else {})
+    scopes, values, dim_values = {}, {}, {}
+    for scope, s in st.scopes.items():
+        types, special = _own(s.types), _own(s.special)
+        infos = {name: TensorInfo(name, e, sh) for name, (e, sh) in types.items()}
+        infos.update(special)
+        scopes[scope] = infos
+        values[scope] = dict(_own(s.values))
+        dims = {n: v[0] for n, v in _own(s.syms).items() if len(v) == 1 and isinstance(v[0], str)}
+        if dims:
+            dim_values[scope] = dims
+    return Shapes(scopes, values, dim_values=dim_values)
+
+
+def _own(m: MutableMapping) -> dict:
+    return m.maps[0] if isinstance(m, ChainMap) else m  # type: ignore[return-value]
 
 
 def _declared(tp: onnx.TypeProto, name: str) -> tuple[int, Shape]:
