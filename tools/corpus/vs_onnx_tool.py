@@ -25,7 +25,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _common import CORPUS, load_manifest  # noqa: E402
 
-
 # Installed packages run from byte-compiled modules (pip compiles them at install); a shell that
 # sets PYTHONDONTWRITEBYTECODE would make every run recompile onnxcost (editable), not onnx-tool.
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
