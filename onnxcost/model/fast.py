@@ -45,6 +45,7 @@ class State:
         self.syms: dict[str, list[Dim]] = {}  # 1-D int vectors holding dim names (Shape(x))
         self.special: dict[str, TensorInfo] = {}  # values that are not tensors (ZipMap's)
         self.opset = opsets.get("", 1)
+        self.opsets = opsets
 
     def shape(self, name: str) -> Shape:
         t = self.types.get(name)
@@ -310,7 +311,12 @@ def _castlike(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 
 @fast_rule("MatMul")
 def _matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
-    a, b = st.shape(node.input[0]), st.shape(node.input[1])
+    out = _matmul_shape(st.shape(node.input[0]), st.shape(node.input[1]))
+    return [(st.elem(node.input[0]), out)]
+
+
+def _matmul_shape(a: Shape, b: Shape) -> Shape:
+    """numpy matmul of [..., M, K] x [..., K, N] (the quantized MatMuls' too)."""
     if not a or not b:
         raise GiveUp("MatMul of a scalar")
     a2 = (1, *a) if len(a) == 1 else a
@@ -318,8 +324,7 @@ def _matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if a2[-1] != b2[-2]:
         raise GiveUp("MatMul inner dims differ")
     batch = _broadcast(a2[:-2], b2[:-2]) if len(a2) > 2 or len(b2) > 2 else ()
-    out = (*batch, *(a2[-2:-1] if len(a) > 1 else ()), *(b2[-1:] if len(b) > 1 else ()))
-    return [(st.elem(node.input[0]), out)]
+    return (*batch, *(a2[-2:-1] if len(a) > 1 else ()), *(b2[-1:] if len(b) > 1 else ()))
 
 
 @fast_rule("Gemm")
@@ -365,11 +370,18 @@ def _window(st: State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> 
 
 @fast_rule("Conv")
 def _conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
-    x, w = st.shape(node.input[0]), st.shape(node.input[1])
+    return [(st.elem(node.input[0]), _conv_shape(st, node, attrs, node.input[1]))]
+
+
+def _conv_shape(st: State, node: onnx.NodeProto, attrs: dict, weight: str) -> Shape:
+    """[N, C_out, spatial...] of input 0 by `weight` (input 3 of the quantized Convs)."""
+    x, w = st.shape(node.input[0]), st.shape(weight)
+    if len(x) < 3:
+        raise GiveUp("Conv input rank")  # the library records an error
     kernel = _ints(attrs, "kernel_shape") or list(w[2:])
     if any(not isinstance(k, int) for k in kernel) or len(w) != len(x):
         raise GiveUp("Conv kernel")
-    return [(st.elem(node.input[0]), (x[0], w[0], *_window(st, node, attrs, kernel)))]
+    return (x[0], w[0], *_window(st, node, attrs, kernel))
 
 
 @fast_rule("MaxPool", "AveragePool", "LpPool")
