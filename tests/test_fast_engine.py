@@ -167,3 +167,145 @@ def test_parity_with_the_full_engine():
         full = engine.infer(loaded.model, None if g.file_order else g.order)
         assert differences(full, quick) == [], path.name
     assert taken >= 120  # of 155: the rest hold sequences, strings, ConvTranspose...
+
+
+# --- contrib, quantized and ai.onnx.ml ops (model/fast_contrib.py) -----------------------------
+
+F32, F16, U8, I8, I32, I64 = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.UINT8,
+                              TensorProto.INT8, TensorProto.INT32, TensorProto.INT64)  # fmt: skip
+MS, ML = "com.microsoft", "ai.onnx.ml"
+
+
+def _model(nodes: list, inputs: dict, inits: dict | None = None) -> onnx.ModelProto:
+    """Inputs and zero initializers by name: (elem type, shape); outputs: every named output."""
+    made = [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()]
+    weights = [
+        numpy_helper.from_array(np.zeros(s, helper.tensor_dtype_to_np_dtype(t)), n)
+        for n, (t, s) in (inits or {}).items()
+    ]
+    outs = [helper.make_empty_tensor_value_info(o) for n in nodes for o in n.output if o]
+    graph = helper.make_graph(nodes, "g", made, outs, weights)
+    opsets = [helper.make_opsetid(d, v) for d, v in (("", 17), (MS, 1), (ML, 3))]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def _agree(model: onnx.ModelProto) -> dict[str, tuple]:
+    """The fast path's (elem type, shape) of every tensor, held to the full engine's."""
+    quick = _fast(model)
+    assert quick is not None, "the fast path gave up"
+    assert differences(engine.infer(model), quick) == []
+    return {name: (i.elem_type, i.shape) for name, i in quick.infos().items()}
+
+
+def _why(model: onnx.ModelProto) -> str:
+    why: list[str] = []
+    assert fast.infer(model, build(model.graph), None, why) is None
+    return why[0]
+
+
+def _node(op: str, ins: list[str], outs: list[str], domain: str = MS, **attrs) -> onnx.NodeProto:
+    return helper.make_node(op, ins, outs, domain=domain, **attrs)
+
+
+@pytest.mark.parametrize("op", ["BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasSoftmax"])
+def test_contrib_activations_keep_the_input_shape(op):
+    ins = ["x", "bias"] if op != "Gelu" and op != "QuickGelu" else ["x"]
+    m = _model([_node(op, ins, ["y"])], {"x": (F16, ["batch", 16, 64])}, {"bias": (F16, [64])})
+    assert _agree(m)["y"] == (F16, ("batch", 16, 64))  # the bias broadcasts into x
+
+
+def test_bias_add_and_rotary_embedding():
+    # BiasAdd(x [2, 16, 64], bias [64], skip [2, 16, 64]) and RotaryEmbedding of x: x's shape
+    nodes = [_node("BiasAdd", ["x", "bias", "x"], ["y"]),
+             _node("RotaryEmbedding", ["x", "pos", "cos", "sin"], ["r"])]  # fmt: skip
+    inits = {"bias": (F32, [64]), "pos": (I64, [2, 16]), "cos": (F32, [32, 16]),
+             "sin": (F32, [32, 16])}  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, [2, 16, 64])}, inits))
+    assert got["y"] == got["r"] == (F32, (2, 16, 64))
+
+
+def test_skip_layer_normalization_and_its_statistics():
+    # outputs: y, mean, inv_std_var, input+skip+bias; y and the sum are x's [2, 16, 64]
+    ins = ["x", "skip", "gamma", "beta", "bias"]
+    inits = {n: (F16, [64]) for n in ins[2:]}
+    for op in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"):
+        m = _model([_node(op, ins, ["y", "", "", "sum"])], {"x": (F16, [2, 16, 64]),
+                   "skip": (F16, [2, 16, 64])}, inits)  # fmt: skip
+        got = _agree(m)
+        assert got["y"] == got["sum"] == (F16, (2, 16, 64))
+    # the full engine leaves mean and inv_std_var unknown: a model naming them is its own
+    m = _model([_node("SkipLayerNormalization", ins, ["y", "mean"])],
+               {"x": (F16, [2, 16, 64]), "skip": (F16, [2, 16, 64])}, inits)  # fmt: skip
+    assert "statistics" in _why(m)
+
+
+def test_simplified_and_contrib_layer_normalization():
+    # x [2, 8, 64] float16, axis -1: mean and inv_std_var are [2, 8, 1] in float (not float16);
+    # the contrib LayerNormalization over axis 1 of a float x: [2, 1, 1] in float
+    nodes = [_node("SimplifiedLayerNormalization", ["h", "g"], ["y", "m", "v"], domain="",
+                   axis=-1, stash_type=1),
+             _node("LayerNormalization", ["x", "g32"], ["z", "m2", "v2"], axis=1)]  # fmt: skip
+    inits = {"g": (F16, [64]), "g32": (F32, [8, 64])}
+    m = _model(nodes, {"h": (F16, [2, 8, 64]), "x": (F32, [2, 8, 64])}, inits)
+    got = _agree(m)
+    assert got["y"] == (F16, (2, 8, 64))
+    assert got["m"] == got["v"] == (F32, (2, 8, 1))
+    assert got["m2"] == got["v2"] == (F32, (2, 1, 1))
+
+
+def test_embed_layer_normalization():
+    # input_ids [2, 16] and word_embedding [1000, 64]: [2, 16, 64] in the embedding's float16;
+    # mask_index [batch] in int32; the embedding sum (output 2) as output 0
+    ins = ["ids", "seg", "word", "pos", "segemb", "gamma", "beta", "mask"]
+    inits = {"word": (F16, [1000, 64]), "pos": (F16, [128, 64]), "segemb": (F16, [2, 64]),
+             "gamma": (F16, [64]), "beta": (F16, [64])}  # fmt: skip
+    m = _model([_node("EmbedLayerNormalization", ins, ["out", "mask_index", "sum"])],
+               {n: (I32, ["batch", 16]) for n in ("ids", "seg", "mask")}, inits)  # fmt: skip
+    got = _agree(m)
+    assert got["out"] == got["sum"] == (F16, ("batch", 16, 64))
+    assert got["mask_index"] == (I32, ("batch",))
+
+
+def test_attention_output_and_present():
+    # x [2, 16, 64], weights [64, 192], bias [192]: hidden 192 / 3 = 64, 4 heads of 16;
+    # present [2, batch, heads, seq, head]; with past [2, 2, 4, 8, 16] the length is 8 + 16
+    inits = {"w": (F32, [64, 192]), "b": (F32, [192]), "past": (F32, [2, 2, 4, 8, 16])}
+    nodes = [_node("Attention", ["x", "w", "b"], ["y", "present"], num_heads=4),
+             _node("Attention", ["x", "w", "b", "", "past"], ["y2", "grown"], num_heads=4)]  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, [2, 16, 64])}, inits))
+    assert got["y"] == got["y2"] == (F32, (2, 16, 64))
+    assert got["present"] == (F32, (2, 2, 4, 16, 16))
+    assert got["grown"] == (F32, (2, 2, 4, 24, 16))
+    # a past of unbound length grows into `past_len + 16`: the full engine's expression
+    m = _model(nodes[1:], {"x": (F32, [2, 16, 64]), "past": (F32, [2, 2, 4, "past_len", 16])},
+               {k: inits[k] for k in ("w", "b")})  # fmt: skip
+    assert "a sum of dim names" in _why(m)
+
+
+def test_group_query_attention_packed_and_split():
+    # packed QKV [2, 1, 128] with 4 heads and 2 kv heads: head 128 / (4 + 2 * 2) = 16, output
+    # [2, 1, 4 * 16]; past [2, 2, 8, 16] grows by the one new token: present [2, 2, 9, 16]
+    ins = ["qkv", "", "", "pk", "pv", "seqlens", "total", "cos", "sin"]
+    packed = _node("GroupQueryAttention", ins, ["o", "k", "v"], num_heads=4, kv_num_heads=2,
+                   do_rotary=1)  # fmt: skip
+    # query [2, 5, 64] with key and value [2, 5, 32], no past: output as the query; present
+    # [2, kv heads 2, 5, 64 / 4 = 16]
+    split = _node("GroupQueryAttention", ["q", "key", "val", "", "", "seqlens", "total"],
+                  ["o2", "k2", "v2"], num_heads=4, kv_num_heads=2)  # fmt: skip
+    inputs = {"qkv": (F32, [2, 1, 128]), "pk": (F16, [2, 2, 8, 16]), "pv": (F16, [2, 2, 8, 16]),
+              "q": (F32, [2, 5, 64]), "key": (F32, [2, 5, 32]), "val": (F32, [2, 5, 32]),
+              "seqlens": (I32, [2]), "total": (I32, [])}  # fmt: skip
+    inits = {"cos": (F32, [128, 8]), "sin": (F32, [128, 8])}
+    got = _agree(_model([packed, split], inputs, inits))
+    assert got["o"] == (F32, (2, 1, 64))
+    assert got["k"] == got["v"] == (F16, (2, 2, 9, 16))  # past's dtype
+    assert got["o2"] == (F32, (2, 5, 64))
+    assert got["k2"] == got["v2"] == (F32, (2, 2, 5, 16))
+
+
+def test_matmul_nbits():
+    # A [batch, 1, 64] by 4-bit B packed as [N 128, 2 blocks, 16 bytes]: [batch, 1, N]
+    node = _node("MatMulNBits", ["a", "b", "s"], ["y"], K=64, N=128, bits=4, block_size=32)
+    inits = {"b": (U8, [128, 2, 16]), "s": (F32, [128, 2])}
+    assert _agree(_model([node], {"a": (F32, ["batch", 1, 64])}, inits))["y"] == (
+        F32, ("batch", 1, 128))  # fmt: skip

@@ -959,3 +959,5 @@ def _fold_fast(st: State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.nd
 
 
 __all__ = ["RULES", "GiveUp", "infer"]
+
+from onnxcost.model import fast_contrib  # noqa: E402, F401  (its rules register on import)

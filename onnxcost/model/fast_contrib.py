@@ -1,0 +1,239 @@
+"""Fast-path rules for onnxruntime's contrib ops (com.microsoft), the quantized ONNX ops and the
+ai.onnx.ml ops: what optimized transformers, quantized models and sklearn exports are made of.
+
+Each rule gives what the full engine gives (our `shape_rules.py` first, then onnx-shape-inference's
+functions): the same dims and dtypes for every output it sets. Where the full engine leaves an
+output unknown (SkipLayerNormalization's mean, say), writes a dim expression (`past + seq`) or gives
+a dtype onnxruntime does not (QEmbedLayerNormalization, a quantized QGemm), the rule gives up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import onnx
+
+from onnxcost.model.fast import (
+    FLOAT,
+    GiveUp,
+    Rule,
+    Shape,
+    State,
+    _axis,
+    _input,
+    fast_rule,
+)
+
+MS = "com.microsoft"
+UINT8, INT32, STRING, FLOAT16, BFLOAT16 = 2, 6, 8, 10, 16
+_LISTS = {onnx.AttributeProto.INTS: "ints", onnx.AttributeProto.FLOATS: "floats",
+          onnx.AttributeProto.STRINGS: "strings"}  # fmt: skip
+
+
+def _rule(*ops: str, domain: str = MS, since: int = 1) -> Callable[[Rule], Rule]:
+    """Register for `domain` from opset `since` on (the library has no function below it)."""
+
+    def deco(fn: Rule) -> Rule:
+        def checked(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+            if st.opsets.get(domain, 1) < since:
+                raise GiveUp(f"{node.op_type} before opset {since}")
+            outs = fn(st, node, attrs)
+            if any(node.output[len(outs) :]):  # a named output past those worked out
+                raise GiveUp(f"{node.op_type}: outputs not worked out")
+            return outs
+
+        fast_rule(*ops, domain=domain)(checked)
+        return fn
+
+    return deco
+
+
+def _int(attrs: dict, name: str, default: int | None) -> int | None:
+    a = attrs.get(name)
+    if a is None:
+        return default
+    if a.type != onnx.AttributeProto.INT:
+        raise GiveUp(f"attribute {name!r} is not an int")
+    return a.i
+
+
+def _count(attrs: dict, *names: str) -> int:
+    """Length of the first list attribute present (as our full rules count classes)."""
+    for name in names:
+        a = attrs.get(name)
+        if a is not None and a.type in _LISTS:
+            return len(getattr(a, _LISTS[a.type]))
+    return 0
+
+
+def _out(node: onnx.NodeProto, k: int) -> str:
+    return node.output[k] if k < len(node.output) else ""
+
+
+def _plus(a: object, b: object) -> int:
+    """A grown sequence length: numbers only (with dim names the full engine writes `a + b`)."""
+    if not isinstance(a, int) or not isinstance(b, int):
+        raise GiveUp("a sum of dim names")
+    return a + b
+
+
+def _per_head(hidden: object, heads: int | None) -> int:
+    if not isinstance(hidden, int) or not heads or heads < 0 or hidden % heads:
+        raise GiveUp("head size not a whole number")
+    return hidden // heads
+
+
+# --- com.microsoft: elementwise and normalization ----------------------------------------------
+
+
+@_rule("BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasAdd", "BiasSoftmax")
+def _same_as_input(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Output 0 is input 0 (the bias broadcasts into it); the full engine sets no other."""
+    return [st.types[node.input[0]]]
+
+
+@_rule("RotaryEmbedding")
+def _rotary(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    # with 2 or 3 outputs (functions-mode exports) output 0 is the cos cache: the full engine's
+    if len(node.output) != 1:
+        raise GiveUp("RotaryEmbedding with several outputs")
+    return [st.types[node.input[0]]]
+
+
+@_rule("LayerNormalization", "SimplifiedLayerNormalization")
+@_rule("SimplifiedLayerNormalization", domain="")  # onnxruntime writes it there too
+def _ms_layernorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Mean and inv_std_var are x[:axis] with 1s, in float for a float16 or bfloat16 x (the
+    contrib op's rule: unlike ONNX's LayerNormalization, stash_type plays no part)."""
+    elem, x = st.types[node.input[0]]
+    axis = _axis(_int(attrs, "axis", -1), len(x))  # type: ignore[arg-type]
+    stat = (FLOAT if elem in (FLOAT16, BFLOAT16) else elem, x[:axis] + (1,) * (len(x) - axis))
+    return [(elem, x), stat, stat]
+
+
+@_rule("SkipLayerNormalization", "SkipSimplifiedLayerNormalization")
+def _skip_layernorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Output 0 and the input+skip+bias sum (output 3) are input 0; the full engine leaves mean
+    and inv_std_var (outputs 1 and 2) unknown, so a model that names them is its to report."""
+    if _out(node, 1) or _out(node, 2):
+        raise GiveUp("SkipLayerNormalization statistics")
+    x = st.types[node.input[0]]
+    return [x, x, x, x]
+
+
+@_rule("SkipGroupNorm")
+def _skip_group_norm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    x = st.types[node.input[0]]  # Y and the optional input+skip+bias sum, both input 0's
+    return [x, x]
+
+
+@_rule("EmbedLayerNormalization")
+def _embed_layernorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """[batch, seq, hidden] from input_ids [batch, seq] and word_embedding [vocab, hidden];
+    mask_index [batch] in int32; the optional embedding sum (output 2) as output 0."""
+    ids, word = st.shape(node.input[0]), st.shape(_input(node, 2))
+    if len(ids) != 2 or len(word) != 2:
+        raise GiveUp("EmbedLayerNormalization ranks")
+    out = (st.elem(node.input[2]), (ids[0], ids[1], word[1]))
+    return [out, (INT32, (ids[0],)), out]
+
+
+# QEmbedLayerNormalization is left to the full engine: it types output 0 as the quantized word
+# embedding (uint8), where onnxruntime's schema makes it T, the float of the scales.
+
+
+# --- com.microsoft: attention ------------------------------------------------------------------
+
+
+@_rule("Attention")
+def _attention(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """[batch, seq, v_hidden]: qkv_hidden_sizes[2], else a third of the bias (or of the
+    weights' columns); present [2, batch, heads, past + seq, head_size]."""
+    elem, x = st.types[node.input[0]]
+    if len(x) != 3:
+        raise GiveUp("Attention input rank")
+    bias, weights = _input(node, 2), _input(node, 1)
+    if bias and len(st.shape(bias)) == 1:
+        tripled = st.shape(bias)[0]
+    elif weights and len(st.shape(weights)) >= 2:
+        tripled = st.shape(weights)[1]
+    else:
+        raise GiveUp("Attention hidden size")
+    sizes = list(attrs["qkv_hidden_sizes"].ints) if "qkv_hidden_sizes" in attrs else None
+    if sizes is not None and len(sizes) != 3:
+        raise GiveUp("qkv_hidden_sizes")
+    if sizes is None and (not isinstance(tripled, int) or tripled % 3):
+        raise GiveUp("Attention hidden size")  # the full engine keeps the input's hidden size
+    hidden = sizes[2] if sizes else tripled // 3  # type: ignore[operator]
+    outs = [(elem, (x[0], x[1], hidden))]
+    if _out(node, 1):
+        outs.append((elem, _attention_present(st, node, attrs, x, sizes, hidden)))
+    return outs
+
+
+def _attention_present(
+    st: State, node: onnx.NodeProto, attrs: dict, x: Shape, sizes: list | None, hidden: int
+) -> Shape:
+    heads = _int(attrs, "num_heads", None)
+    if heads is None:
+        raise GiveUp("Attention present without num_heads")  # the full engine leaves it
+    past = _input(node, 4)
+    if past:
+        p = st.shape(past)
+        if len(p) != 5:
+            raise GiveUp("Attention past rank")
+        if _int(attrs, "past_present_share_buffer", 0):
+            return p  # one buffer of the maximum length
+        return (*p[:3], _plus(p[3], x[1]), p[4])
+    # the full engine's head size is the input's hidden size over the heads: only where that
+    # is the output's hidden size is it the head size onnxruntime uses
+    if (sizes[2] if sizes else x[2]) != hidden or (sizes and sizes[1] != sizes[2]):
+        raise GiveUp("Attention present head size")
+    return (2, x[0], heads, x[1], _per_head(hidden, heads))  # type: ignore[return-value]
+
+
+@_rule("GroupQueryAttention")
+def _group_query_attention(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Query [batch, seq, heads * head] or packed QKV [batch, seq, (heads + 2 kv_heads) * head]
+    (no value input); present_key/value [batch, kv_heads, past + kv_seq, head] in past's dtype."""
+    elem, q = st.types[node.input[0]]
+    if len(q) != 3 or _int(attrs, "sliding_window_cache", 0) == 1 or _out(node, 3):
+        raise GiveUp("GroupQueryAttention layout, sliding cache or output_qk")
+    heads, kv_heads = _int(attrs, "num_heads", None), _int(attrs, "kv_num_heads", None)
+    packed = not _input(node, 2)
+    if packed:
+        if not heads or heads < 0 or kv_heads is None:
+            raise GiveUp("GroupQueryAttention heads")
+        head = _per_head(q[2], heads + 2 * kv_heads)
+        outs = [(elem, (q[0], q[1], heads * head))]
+        kv_seq = q[1]
+    else:
+        outs = [(elem, q)]
+        kv = [st.shape(n) for n in (_input(node, 2), _input(node, 1)) if n]
+        kv_seq = next((s[1] for s in kv if len(s) == 3), None)
+    if not (_out(node, 1) or _out(node, 2)):
+        return outs
+    past = _input(node, 3)
+    if kv_seq is None or (past and len(st.shape(past)) != 4):
+        raise GiveUp("GroupQueryAttention present")
+    if past:
+        p = st.shape(past)
+        present = (p[0], p[1], _plus(p[2], kv_seq), p[3])
+    else:
+        head = _per_head(q[2], heads + 2 * kv_heads if packed else heads)  # type: ignore[operator]
+        if kv_heads is None:
+            raise GiveUp("GroupQueryAttention kv heads")
+        present = (q[0], kv_heads, kv_seq, head)
+    kind = st.elem(past) if past else elem
+    return [*outs, (kind, present), (kind, present)]
+
+
+@_rule("MatMulNBits")
+def _matmul_nbits(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """A [..., K] by the packed B: [..., N], N the attribute."""
+    a, n = st.shape(node.input[0]), _int(attrs, "N", -1)
+    for name in (_input(node, 1), _input(node, 2)):
+        st.shape(name)  # B and scales are required
+    if not a or n < 0:  # type: ignore[operator]
+        raise GiveUp("MatMulNBits rank or N")
+    return [(st.elem(node.input[0]), (*a[:-1], n))]
