@@ -309,3 +309,79 @@ def test_matmul_nbits():
     inits = {"b": (U8, [128, 2, 16]), "s": (F32, [128, 2])}
     assert _agree(_model([node], {"a": (F32, ["batch", 1, 64])}, inits))["y"] == (
         F32, ("batch", 1, 128))  # fmt: skip
+
+
+def test_qattention():
+    # uint8 x [2, 16, 64], int8 weights [64, 192], float bias [192]: [2, 16, 64] in float;
+    # present [2, 2, 4 heads, 16, 16]
+    ins = ["x", "w", "b", "xs", "ws", "mask", "xz", "wz"]
+    inits = {"w": (I8, [64, 192]), "b": (F32, [192]), "xs": (F32, []), "ws": (F32, []),
+             "xz": (U8, []), "wz": (I8, [])}  # fmt: skip
+    m = _model([_node("QAttention", ins, ["y", "present"], num_heads=4)],
+               {"x": (U8, [2, 16, 64]), "mask": (I32, [2])}, inits)  # fmt: skip
+    got = _agree(m)
+    assert got["y"] == (F32, (2, 16, 64))
+    assert got["present"] == (F32, (2, 2, 4, 16, 16))
+
+
+def test_qgemm_float_output_and_quantized_output():
+    # uint8 A [2, 512] by int8 B [1000, 512] transposed: [2, 1000], float without y_scale
+    ins = ["a", "as", "az", "b", "bs", "bz"]
+    inits = {"b": (I8, [1000, 512]), "as": (F32, []), "az": (U8, []), "bs": (F32, []),
+             "bz": (I8, []), "c": (I32, [1000]), "ys": (F32, []), "yz": (U8, [])}  # fmt: skip
+    m = _model([_node("QGemm", ins, ["y"], transB=1)], {"a": (U8, [2, 512])}, inits)
+    assert _agree(m)["y"] == (F32, (2, 1000))
+    # with y_scale and y_zero_point onnxruntime gives uint8, the full engine float: give way
+    m = _model([_node("QGemm", [*ins, "c", "ys", "yz"], ["y"], transB=1)],
+               {"a": (U8, [2, 512])}, inits)  # fmt: skip
+    assert "quantized output" in _why(m)
+
+
+def test_qlinear_elementwise_and_global_pool():
+    # QLinearMul of [2, 4, 16, 16] and [1]: broadcast, in A's uint8; QLinearSoftmax keeps it;
+    # QLinearGlobalAveragePool: [2, 512, 7, 7] -> [2, 512, 1, 1], channels last -> [2, 1, 1, 512]
+    q = ["s", "z"]
+    nodes = [_node("QLinearMul", ["a", *q, "one", *q, *q], ["mul"]),
+             _node("QLinearAdd", ["mul", *q, "a", *q, *q], ["add"]),
+             _node("QLinearSoftmax", ["add", *q, *q], ["soft"], axis=-1, opset=13),
+             _node("QLinearGlobalAveragePool", ["p", *q, *q], ["pool"]),
+             _node("QLinearGlobalAveragePool", ["pl", *q, *q], ["pool_l"], channels_last=1)]  # fmt: skip
+    inputs = {"a": (U8, [2, 4, 16, 16]), "p": (U8, [2, 512, 7, 7]), "pl": (U8, [2, 7, 7, 512])}
+    inits = {"s": (F32, []), "z": (U8, []), "one": (U8, [1])}
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["mul"] == got["add"] == got["soft"] == (U8, (2, 4, 16, 16))
+    assert got["pool"] == (U8, (2, 512, 1, 1))
+    assert got["pool_l"] == (U8, (2, 1, 1, 512))
+
+
+def test_dynamic_quantize_lstm():
+    # x [seq 32, batch 2, 64], bidirectional, hidden 48: Y [32, 2, 2, 48], Y_h and Y_c [2, 2, 48]
+    ins = ["x", "w", "r", "", "", "", "", "", "ws", "wz", "rs", "rz"]
+    inits = {"w": (I8, [2, 64, 192]), "r": (I8, [2, 48, 192]), "ws": (F32, [2]),
+             "wz": (I8, [2]), "rs": (F32, [2]), "rz": (I8, [2])}  # fmt: skip
+    node = _node("DynamicQuantizeLSTM", ins, ["y", "yh", "yc"], hidden_size=48,
+                 direction="bidirectional")  # fmt: skip
+    got = _agree(_model([node], {"x": (F32, [32, 2, 64])}, inits))
+    assert got["y"] == (F32, (32, 2, 2, 48))
+    assert got["yh"] == got["yc"] == (F32, (2, 2, 48))
+
+
+def test_integer_and_qlinear_matmul_and_conv():
+    # MatMulInteger [2, 16, 64] x [64, 32]: [2, 16, 32] in int32; QLinearMatMul the same shape,
+    # typed as y_zero_point; ConvInteger 3x3 pad 1 keeps [2, 32, 32, 128] (int32); QLinearConv
+    # 7x7 stride 2 pad 3 of [2, 3, 224, 224]: (224 + 6 - 7) // 2 + 1 = 112, typed as y_zp (int8)
+    q = ["s", "z"]
+    nodes = [_node("MatMulInteger", ["a", "bw", "z", "wz"], ["mi"], domain=""),
+             _node("QLinearMatMul", ["a", *q, "bw", "s", "wz", "s", "yz"], ["qm"], domain=""),
+             _node("ConvInteger", ["img", "cw", "z", "wz"], ["ci"], domain="",
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             _node("QLinearConv", ["rgb", *q, "w7", "s", "wz", "s", "yz"], ["qc"], domain="",
+                   kernel_shape=[7, 7], strides=[2, 2], pads=[3, 3, 3, 3])]  # fmt: skip
+    inputs = {"a": (U8, [2, 16, 64]), "img": (U8, [2, 1, 32, 128]), "rgb": (U8, [2, 3, 224, 224])}
+    inits = {"bw": (I8, [64, 32]), "cw": (I8, [32, 1, 3, 3]), "w7": (I8, [64, 3, 7, 7]),
+             "s": (F32, []), "z": (U8, []), "wz": (I8, []), "yz": (I8, [])}  # fmt: skip
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["mi"] == (I32, (2, 16, 32))
+    assert got["qm"] == (I8, (2, 16, 32))
+    assert got["ci"] == (I32, (2, 32, 32, 128))
+    assert got["qc"] == (I8, (2, 64, 112, 112))

@@ -20,7 +20,11 @@ from onnxcost.model.fast import (
     Shape,
     State,
     _axis,
+    _broadcast,
+    _conv_shape,
     _input,
+    _matmul_shape,
+    _recurrent,
     fast_rule,
 )
 
@@ -237,3 +241,104 @@ def _matmul_nbits(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if not a or n < 0:  # type: ignore[operator]
         raise GiveUp("MatMulNBits rank or N")
     return [(st.elem(node.input[0]), (*a[:-1], n))]
+
+
+# --- quantized ops -----------------------------------------------------------------------------
+
+
+@_rule("QAttention")
+def _qattention(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Attention of int8 input and weights: [batch, seq, bias / 3] in the bias's float type;
+    present [2, batch, heads, past + seq, head_size]."""
+    x, bias = st.shape(node.input[0]), _input(node, 2)
+    b = st.shape(bias)
+    if len(x) != 3 or len(b) != 1 or not isinstance(b[0], int) or b[0] % 3:
+        raise GiveUp("QAttention ranks or bias")
+    elem, hidden = st.elem(bias), b[0] // 3
+    outs = [(elem, (x[0], x[1], hidden))]
+    if _out(node, 1):
+        heads, past = _int(attrs, "num_heads", None), _input(node, 8)
+        p = st.shape(past) if past else None
+        if p is not None and len(p) != 5:
+            raise GiveUp("QAttention past rank")
+        total = _plus(p[3], x[1]) if p else x[1]
+        outs.append((elem, (2, x[0], heads, total, _per_head(hidden, heads))))
+    return outs
+
+
+@_rule("QGemm")
+def _qgemm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    # with y_scale the full engine types Y as y_scale (float), onnxruntime as y_zero_point
+    if _input(node, 7) or _input(node, 8):
+        raise GiveUp("QGemm with a quantized output")
+    a, b = st.shape(node.input[0]), st.shape(_input(node, 3))
+    if len(a) != 2 or len(b) != 2:
+        raise GiveUp("QGemm of non-matrices")
+    m, n = a[1 if _int(attrs, "transA", 0) else 0], b[0 if _int(attrs, "transB", 0) else 1]
+    return [(FLOAT, (m, n))]
+
+
+@_rule("QLinearAdd", "QLinearMul")
+def _qlinear_binary(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    a, b = node.input[0], _input(node, 3)  # A, its scale and zero point, then B
+    return [(st.elem(a), _broadcast(st.shape(a), st.shape(b)))]
+
+
+@_rule("QLinearSoftmax", "QLinearSigmoid", "QLinearLeakyRelu")
+def _qlinear_unary(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    return [st.types[node.input[0]]]
+
+
+@_rule("QLinearGlobalAveragePool")
+def _qlinear_global_pool(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """[N, C, 1, ...], or [N, 1, ..., C] with channels_last."""
+    elem, x = st.types[node.input[0]]
+    if len(x) < 3:
+        raise GiveUp("QLinearGlobalAveragePool rank")
+    ones = (1,) * (len(x) - 2)
+    last = _int(attrs, "channels_last", 0)
+    return [(elem, (x[0], *ones, x[-1]) if last else (x[0], x[1], *ones))]
+
+
+@_rule("DynamicQuantizeLSTM")
+def _dynamic_quantize_lstm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """LSTM's shapes (int8 weights): our full rule reads no layout and a string direction."""
+    d = attrs.get("direction")
+    if "layout" in attrs or (d is not None and d.type != onnx.AttributeProto.STRING):
+        raise GiveUp("DynamicQuantizeLSTM layout or direction")
+    if _int(attrs, "hidden_size", -1) < 0:  # type: ignore[operator]
+        raise GiveUp("DynamicQuantizeLSTM hidden size")
+    return _recurrent(st, node, attrs)
+
+
+@_rule("MatMulInteger", domain="", since=10)
+def _matmul_integer(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    return [(INT32, _matmul_shape(st.shape(node.input[0]), st.shape(node.input[1])))]
+
+
+@_rule("QLinearMatMul", domain="", since=10)
+def _qlinear_matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    a, b, zp = node.input[0], _input(node, 3), _input(node, 7)
+    return [(st.elem(zp) if zp else UINT8, _matmul_shape(st.shape(a), st.shape(b)))]
+
+
+@_rule("ConvInteger", domain="", since=10)
+def _conv_integer(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    return [(INT32, _conv_shape(st, node, attrs, node.input[1]))]
+
+
+@_rule("QLinearConv", domain="", since=10)
+def _qlinear_conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """Conv of x (input 0) by w (input 3), typed as y_zero_point (uint8 without it)."""
+    if len(node.input) < 8:
+        raise GiveUp("QLinearConv inputs")
+    zp = _input(node, 7)
+    return [(st.elem(zp) if zp else UINT8, _conv_shape(st, node, attrs, node.input[3]))]
+
+
+@_rule("QLinearConv")
+def _ms_qlinear_conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    # the contrib twin: all eight inputs required; channels_last moves channels (not done here)
+    if len(node.input) < 8 or not all(node.input[:8]) or _int(attrs, "channels_last", 0):
+        raise GiveUp("QLinearConv inputs or channels_last")
+    return [(st.elem(node.input[7]), _conv_shape(st, node, attrs, node.input[3]))]
