@@ -385,3 +385,27 @@ def test_integer_and_qlinear_matmul_and_conv():
     assert got["qm"] == (I8, (2, 16, 32))
     assert got["ci"] == (I32, (2, 32, 32, 128))
     assert got["qc"] == (I8, (2, 64, 112, 112))
+
+
+def test_ml_scalers_regressors_and_classifiers():
+    # X [N, 10]: Scaler and Normalizer keep it in float; LinearRegressor [N, 1]; classifiers:
+    # label [N] (int64, or string with string labels), scores [N, 3 classes]; a binary SVM
+    # without probabilities has one score column
+    x = {"x": (F32, ["N", 10])}
+    three = {"classlabels_ints": [0, 1, 2]}
+    nodes = [_node("Scaler", ["x"], ["sc"], domain=ML, offset=[0.0] * 10, scale=[1.0] * 10),
+             _node("Normalizer", ["sc"], ["nm"], domain=ML, norm="L1"),
+             _node("LinearRegressor", ["x"], ["reg"], domain=ML, coefficients=[0.0] * 10),
+             _node("LinearClassifier", ["x"], ["lab", "prob"], domain=ML, **three,
+                   coefficients=[0.0] * 30, intercepts=[0.0] * 3),
+             _node("TreeEnsembleClassifier", ["x"], ["tlab", "tprob"], domain=ML,
+                   classlabels_strings=["a", "b", "c"], nodes_nodeids=[0]),
+             _node("SVMClassifier", ["x"], ["slab", "sprob"], domain=ML,
+                   classlabels_ints=[0, 1], vectors_per_class=[1, 1])]  # fmt: skip
+    got = _agree(_model(nodes, x))
+    assert got["sc"] == got["nm"] == (F32, ("N", 10))
+    assert got["reg"] == (F32, ("N", 1))
+    assert got["lab"] == (I64, ("N",))
+    assert got["prob"] == got["tprob"] == (F32, ("N", 3))
+    assert got["tlab"] == (TensorProto.STRING, ("N",))
+    assert got["sprob"] == (F32, ("N", 1))

@@ -15,6 +15,8 @@ import onnx
 
 from onnxcost.model.fast import (
     FLOAT,
+    INT64,
+    ML,
     GiveUp,
     Rule,
     Shape,
@@ -342,3 +344,66 @@ def _ms_qlinear_conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if len(node.input) < 8 or not all(node.input[:8]) or _int(attrs, "channels_last", 0):
         raise GiveUp("QLinearConv inputs or channels_last")
     return [(st.elem(node.input[7]), _conv_shape(st, node, attrs, node.input[3]))]
+
+
+# --- ai.onnx.ml ---------------------------------------------------------------------------------
+
+
+def _rows(x: Shape) -> Shape:
+    """N of an [N, F] feature input; a 1-D (or scalar) one is one row."""
+    return (1,) if len(x) <= 1 else x[:1]
+
+
+@_rule("Scaler", "Normalizer", domain=ML)
+def _scaler(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    return [(FLOAT, st.shape(node.input[0]))]
+
+
+@_rule("Imputer", "Binarizer", domain=ML)
+def _ml_same(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    return [st.types[node.input[0]]]
+
+
+@_rule("LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor", domain=ML)
+def _regressor(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """[N, targets] in float; an SVM regressor has one target."""
+    targets = _int(attrs, "targets", 1) if node.op_type != "SVMRegressor" else 1
+    # our full rule reads `targets`, which TreeEnsembleRegressor calls n_targets: one target only
+    if node.op_type == "TreeEnsembleRegressor" and (
+        "targets" in attrs or _int(attrs, "n_targets", None) != 1
+    ):
+        raise GiveUp("TreeEnsembleRegressor of several targets")
+    return [(FLOAT, (*_rows(st.shape(node.input[0])), targets))]
+
+
+@_rule("TreeEnsembleClassifier", "SVMClassifier", "LinearClassifier", domain=ML)
+def _classifier(st: State, node: onnx.NodeProto, attrs: dict) -> list:
+    """label [N] (int64, or string with string labels), scores [N, columns]."""
+    cols = classifier_columns(node.op_type, lambda *names: _count(attrs, *names))
+    if not cols:
+        raise GiveUp("classifier without classes")
+    labels = attrs.get("classlabels_strings")
+    if labels is not None and labels.type != onnx.AttributeProto.STRINGS:
+        raise GiveUp("classlabels_strings")
+    rows = _rows(st.shape(node.input[0]))
+    return [
+        (STRING if labels is not None and labels.strings else INT64, rows),
+        (FLOAT, (*rows, cols)),
+    ]
+
+
+def classifier_columns(op_type: str, count: Callable[..., int]) -> int:
+    """Score columns of an ml classifier (both engines count them here): one a class, but one
+    for a binary SVM without probabilities, and two for a binary linear classifier with one set
+    of coefficients (it stands for both classes). `count(*names)`: the length of the first of
+    those list attributes present."""
+    classes = count("classlabels_ints", "classlabels_int64s", "classlabels_strings")
+    cols = classes
+    if op_type == "SVMClassifier" and classes == 2 and not count("prob_a"):
+        cols = 1 if count("vectors_per_class") else 2
+    if op_type == "LinearClassifier":
+        coefs, inter = count("coefficients"), count("intercepts")
+        cols = inter or cols
+        if classes == 2 and inter == 1 and coefs:
+            cols = 2
+    return cols

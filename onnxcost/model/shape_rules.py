@@ -15,6 +15,7 @@ import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, broadcast_shapes, registry
 
 from onnxcost.errors import ModelError
+from onnxcost.model.fast_contrib import classifier_columns
 from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS
 
 ShapeRule = Callable[[ShapeInferenceContext, ir.Node], "bool | None"]
@@ -153,18 +154,9 @@ def _labels_dtype(node: ir.Node) -> ir.DataType:
 
 @shape_rule(ML, "TreeEnsembleClassifier", "SVMClassifier", "LinearClassifier")
 def classifier(ctx: ShapeInferenceContext, node: ir.Node) -> None:
-    """label [N], scores [N, C]: one column per class (a binary SVM without probabilities
-    and a binary linear classifier with one set of coefficients give one column)."""
+    """label [N], scores [N, C]: C as `classifier_columns` counts it (the fast path's too)."""
     n = _rows(_in(node, 0))
-    classes = _count(node, "classlabels_ints", "classlabels_int64s", "classlabels_strings")
-    cols = classes
-    if node.op_type == "SVMClassifier" and classes == 2 and not _count(node, "prob_a"):
-        cols = 1 if _count(node, "vectors_per_class") else 2
-    if node.op_type == "LinearClassifier":
-        coefs, inter = _count(node, "coefficients"), _count(node, "intercepts")
-        cols = inter if inter else cols
-        if classes == 2 and inter == 1 and coefs:
-            cols = 2  # one set of coefficients stands for both classes of a binary model
+    cols = classifier_columns(node.op_type, lambda *names: _count(node, *names))
     _set(ctx, node, 0, None if n is None else [n], _labels_dtype(node))
     _set(ctx, node, 1, None if n is None or not cols else [n, cols], FLOAT)
 
