@@ -409,3 +409,41 @@ def test_ml_scalers_regressors_and_classifiers():
     assert got["prob"] == got["tprob"] == (F32, ("N", 3))
     assert got["tlab"] == (TensorProto.STRING, ("N",))
     assert got["sprob"] == (F32, ("N", 1))
+
+
+def test_skip_group_norm_and_the_other_qlinear_twins():
+    # SkipGroupNorm of NHWC x [2, 8, 8, 64]: Y and the input+skip+bias sum are x's; QLinearSigmoid
+    # and QLinearLeakyRelu keep [2, 4, 16] in uint8; the contrib QLinearConv (all 8 inputs) of
+    # [1, 3, 10, 10] by a 3x3 kernel: (10 - 3) // 1 + 1 = 8, typed as y_zero_point (uint8)
+    q = ["s", "z"]
+    nodes = [_node("SkipGroupNorm", ["x", "g", "b", "x"], ["y", "sum"], groups=4, activation=0,
+                   channels_last=1),
+             _node("QLinearSigmoid", ["a", *q, *q], ["sig"]),
+             _node("QLinearLeakyRelu", ["sig", *q, *q], ["lrelu"], alpha=0.1),
+             _node("QLinearConv", ["img", *q, "w", *q, *q], ["conv"])]  # fmt: skip
+    inputs = {"x": (F16, [2, 8, 8, 64]), "a": (U8, [2, 4, 16]), "img": (U8, [1, 3, 10, 10])}
+    inits = {"g": (F16, [64]), "b": (F16, [64]), "s": (F32, []), "z": (U8, []),
+             "w": (U8, [5, 3, 3, 3])}  # fmt: skip
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["y"] == got["sum"] == (F16, (2, 8, 8, 64))
+    assert got["sig"] == got["lrelu"] == (U8, (2, 4, 16))
+    assert got["conv"] == (U8, (1, 5, 8, 8))
+
+
+def test_ml_imputer_binarizer_and_one_target_regressors():
+    # Imputer and Binarizer keep X [N, 4] and its type; an SVM regressor and a one-target tree
+    # ensemble give [N, 1]; a 1-D X [4] is one row: [1, 1]
+    nodes = [_node("Imputer", ["x"], ["imp"], domain=ML, imputed_value_floats=[0.0],
+                   replaced_value_float=1.0),
+             _node("Binarizer", ["imp"], ["bin"], domain=ML, threshold=0.5),
+             _node("SVMRegressor", ["x"], ["svr"], domain=ML, coefficients=[1.0]),
+             _node("TreeEnsembleRegressor", ["v"], ["tree"], domain=ML, n_targets=1,
+                   nodes_nodeids=[0])]  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, ["N", 4]), "v": (F32, [4])}))
+    assert got["imp"] == got["bin"] == (F32, ("N", 4))
+    assert got["svr"] == (F32, ("N", 1))
+    assert got["tree"] == (F32, (1, 1))
+    # our full rule reads a `targets` attribute this op does not have: several targets give way
+    m = _model([_node("TreeEnsembleRegressor", ["x"], ["t"], domain=ML, n_targets=3)],
+               {"x": (F32, ["N", 4])})  # fmt: skip
+    assert "several targets" in _why(m)
