@@ -238,3 +238,299 @@ def test_if_with_an_unknown_condition():
     # both branches make [3, 4]: that is the output; they differ: the full engine's to merge
     assert _shape(_if_model([3, 4], cond_value=None), "y") == (3, 4)
     assert _fast(_if_model([4, 3], cond_value=None)) is None
+
+
+# --- contrib, quantized and ai.onnx.ml ops (model/fast_contrib.py) -----------------------------
+
+F32, F16, U8, I8, I32, I64 = (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.UINT8,
+                              TensorProto.INT8, TensorProto.INT32, TensorProto.INT64)  # fmt: skip
+MS, ML = "com.microsoft", "ai.onnx.ml"
+
+
+def _model(nodes: list, inputs: dict, inits: dict | None = None) -> onnx.ModelProto:
+    """Inputs and zero initializers by name: (elem type, shape); outputs: every named output."""
+    made = [helper.make_tensor_value_info(n, t, s) for n, (t, s) in inputs.items()]
+    weights = [
+        numpy_helper.from_array(np.zeros(s, helper.tensor_dtype_to_np_dtype(t)), n)
+        for n, (t, s) in (inits or {}).items()
+    ]
+    outs = [helper.make_empty_tensor_value_info(o) for n in nodes for o in n.output if o]
+    graph = helper.make_graph(nodes, "g", made, outs, weights)
+    opsets = [helper.make_opsetid(d, v) for d, v in (("", 17), (MS, 1), (ML, 3))]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def _agree(model: onnx.ModelProto) -> dict[str, tuple]:
+    """The fast path's (elem type, shape) of every tensor, held to the full engine's."""
+    quick = _fast(model)
+    assert quick is not None, "the fast path gave up"
+    assert differences(engine.infer(model), quick) == []
+    return {name: (i.elem_type, i.shape) for name, i in quick.infos().items()}
+
+
+def _why(model: onnx.ModelProto) -> str:
+    why: list[str] = []
+    assert fast.infer(model, build(model.graph), None, why) is None
+    return why[0]
+
+
+def _node(op: str, ins: list[str], outs: list[str], domain: str = MS, **attrs) -> onnx.NodeProto:
+    return helper.make_node(op, ins, outs, domain=domain, **attrs)
+
+
+@pytest.mark.parametrize("op", ["BiasGelu", "FastGelu", "Gelu", "QuickGelu", "BiasSoftmax"])
+def test_contrib_activations_keep_the_input_shape(op):
+    ins = ["x", "bias"] if op != "Gelu" and op != "QuickGelu" else ["x"]
+    m = _model([_node(op, ins, ["y"])], {"x": (F16, ["batch", 16, 64])}, {"bias": (F16, [64])})
+    assert _agree(m)["y"] == (F16, ("batch", 16, 64))  # the bias broadcasts into x
+
+
+def test_bias_add_and_rotary_embedding():
+    # BiasAdd(x [2, 16, 64], bias [64], skip [2, 16, 64]) and RotaryEmbedding of x: x's shape
+    nodes = [_node("BiasAdd", ["x", "bias", "x"], ["y"]),
+             _node("RotaryEmbedding", ["x", "pos", "cos", "sin"], ["r"])]  # fmt: skip
+    inits = {"bias": (F32, [64]), "pos": (I64, [2, 16]), "cos": (F32, [32, 16]),
+             "sin": (F32, [32, 16])}  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, [2, 16, 64])}, inits))
+    assert got["y"] == got["r"] == (F32, (2, 16, 64))
+
+
+def test_skip_layer_normalization_and_its_statistics():
+    # outputs: y, mean, inv_std_var, input+skip+bias; y and the sum are x's [2, 16, 64]
+    ins = ["x", "skip", "gamma", "beta", "bias"]
+    inits = {n: (F16, [64]) for n in ins[2:]}
+    for op in ("SkipLayerNormalization", "SkipSimplifiedLayerNormalization"):
+        m = _model([_node(op, ins, ["y", "", "", "sum"])], {"x": (F16, [2, 16, 64]),
+                   "skip": (F16, [2, 16, 64])}, inits)  # fmt: skip
+        got = _agree(m)
+        assert got["y"] == got["sum"] == (F16, (2, 16, 64))
+    # the full engine leaves mean and inv_std_var unknown: a model naming them is its own
+    m = _model([_node("SkipLayerNormalization", ins, ["y", "mean"])],
+               {"x": (F16, [2, 16, 64]), "skip": (F16, [2, 16, 64])}, inits)  # fmt: skip
+    assert "statistics" in _why(m)
+
+
+def test_simplified_and_contrib_layer_normalization():
+    # x [2, 8, 64] float16, axis -1: mean and inv_std_var are [2, 8, 1] in float (not float16);
+    # the contrib LayerNormalization over axis 1 of a float x: [2, 1, 1] in float
+    nodes = [_node("SimplifiedLayerNormalization", ["h", "g"], ["y", "m", "v"], domain="",
+                   axis=-1, stash_type=1),
+             _node("LayerNormalization", ["x", "g32"], ["z", "m2", "v2"], axis=1)]  # fmt: skip
+    inits = {"g": (F16, [64]), "g32": (F32, [8, 64])}
+    m = _model(nodes, {"h": (F16, [2, 8, 64]), "x": (F32, [2, 8, 64])}, inits)
+    got = _agree(m)
+    assert got["y"] == (F16, (2, 8, 64))
+    assert got["m"] == got["v"] == (F32, (2, 8, 1))
+    assert got["m2"] == got["v2"] == (F32, (2, 1, 1))
+
+
+def test_embed_layer_normalization():
+    # input_ids [2, 16] and word_embedding [1000, 64]: [2, 16, 64] in the embedding's float16;
+    # mask_index [batch] in int32; the embedding sum (output 2) as output 0
+    ins = ["ids", "seg", "word", "pos", "segemb", "gamma", "beta", "mask"]
+    inits = {"word": (F16, [1000, 64]), "pos": (F16, [128, 64]), "segemb": (F16, [2, 64]),
+             "gamma": (F16, [64]), "beta": (F16, [64])}  # fmt: skip
+    m = _model([_node("EmbedLayerNormalization", ins, ["out", "mask_index", "sum"])],
+               {n: (I32, ["batch", 16]) for n in ("ids", "seg", "mask")}, inits)  # fmt: skip
+    got = _agree(m)
+    assert got["out"] == got["sum"] == (F16, ("batch", 16, 64))
+    assert got["mask_index"] == (I32, ("batch",))
+
+
+def test_attention_output_and_present():
+    # x [2, 16, 64], weights [64, 192], bias [192]: hidden 192 / 3 = 64, 4 heads of 16;
+    # present [2, batch, heads, seq, head]; with past [2, 2, 4, 8, 16] the length is 8 + 16
+    inits = {"w": (F32, [64, 192]), "b": (F32, [192]), "past": (F32, [2, 2, 4, 8, 16])}
+    nodes = [_node("Attention", ["x", "w", "b"], ["y", "present"], num_heads=4),
+             _node("Attention", ["x", "w", "b", "", "past"], ["y2", "grown"], num_heads=4)]  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, [2, 16, 64])}, inits))
+    assert got["y"] == got["y2"] == (F32, (2, 16, 64))
+    assert got["present"] == (F32, (2, 2, 4, 16, 16))
+    assert got["grown"] == (F32, (2, 2, 4, 24, 16))
+    # a past of unbound length grows into `past_len + 16`: the full engine's expression
+    m = _model(nodes[1:], {"x": (F32, [2, 16, 64]), "past": (F32, [2, 2, 4, "past_len", 16])},
+               {k: inits[k] for k in ("w", "b")})  # fmt: skip
+    assert "a sum of dim names" in _why(m)
+
+
+def test_group_query_attention_packed_and_split():
+    # packed QKV [2, 1, 128] with 4 heads and 2 kv heads: head 128 / (4 + 2 * 2) = 16, output
+    # [2, 1, 4 * 16]; past [2, 2, 8, 16] grows by the one new token: present [2, 2, 9, 16]
+    ins = ["qkv", "", "", "pk", "pv", "seqlens", "total", "cos", "sin"]
+    packed = _node("GroupQueryAttention", ins, ["o", "k", "v"], num_heads=4, kv_num_heads=2,
+                   do_rotary=1)  # fmt: skip
+    # query [2, 5, 64] with key and value [2, 5, 32], no past: output as the query; present
+    # [2, kv heads 2, 5, 64 / 4 = 16]
+    split = _node("GroupQueryAttention", ["q", "key", "val", "", "", "seqlens", "total"],
+                  ["o2", "k2", "v2"], num_heads=4, kv_num_heads=2)  # fmt: skip
+    inputs = {"qkv": (F32, [2, 1, 128]), "pk": (F16, [2, 2, 8, 16]), "pv": (F16, [2, 2, 8, 16]),
+              "q": (F32, [2, 5, 64]), "key": (F32, [2, 5, 32]), "val": (F32, [2, 5, 32]),
+              "seqlens": (I32, [2]), "total": (I32, [])}  # fmt: skip
+    inits = {"cos": (F32, [128, 8]), "sin": (F32, [128, 8])}
+    got = _agree(_model([packed, split], inputs, inits))
+    assert got["o"] == (F32, (2, 1, 64))
+    assert got["k"] == got["v"] == (F16, (2, 2, 9, 16))  # past's dtype
+    assert got["o2"] == (F32, (2, 5, 64))
+    assert got["k2"] == got["v2"] == (F32, (2, 2, 5, 16))
+
+
+def test_matmul_nbits():
+    # A [batch, 1, 64] by 4-bit B packed as [N 128, 2 blocks, 16 bytes]: [batch, 1, N]
+    node = _node("MatMulNBits", ["a", "b", "s"], ["y"], K=64, N=128, bits=4, block_size=32)
+    inits = {"b": (U8, [128, 2, 16]), "s": (F32, [128, 2])}
+    assert _agree(_model([node], {"a": (F32, ["batch", 1, 64])}, inits))["y"] == (
+        F32, ("batch", 1, 128))  # fmt: skip
+
+
+def test_qattention():
+    # uint8 x [2, 16, 64], int8 weights [64, 192], float bias [192]: [2, 16, 64] in float;
+    # present [2, 2, 4 heads, 16, 16]
+    ins = ["x", "w", "b", "xs", "ws", "mask", "xz", "wz"]
+    inits = {"w": (I8, [64, 192]), "b": (F32, [192]), "xs": (F32, []), "ws": (F32, []),
+             "xz": (U8, []), "wz": (I8, [])}  # fmt: skip
+    m = _model([_node("QAttention", ins, ["y", "present"], num_heads=4)],
+               {"x": (U8, [2, 16, 64]), "mask": (I32, [2])}, inits)  # fmt: skip
+    got = _agree(m)
+    assert got["y"] == (F32, (2, 16, 64))
+    assert got["present"] == (F32, (2, 2, 4, 16, 16))
+
+
+def test_qgemm_float_output_and_quantized_output():
+    # uint8 A [2, 512] by int8 B [1000, 512] transposed: [2, 1000], float without y_scale
+    ins = ["a", "as", "az", "b", "bs", "bz"]
+    inits = {"b": (I8, [1000, 512]), "as": (F32, []), "az": (U8, []), "bs": (F32, []),
+             "bz": (I8, []), "c": (I32, [1000]), "ys": (F32, []), "yz": (U8, [])}  # fmt: skip
+    m = _model([_node("QGemm", ins, ["y"], transB=1)], {"a": (U8, [2, 512])}, inits)
+    assert _agree(m)["y"] == (F32, (2, 1000))
+    # with y_scale the output is quantized: y_zero_point's uint8 (onnxruntime's type; the
+    # library typed it as y_scale's float: both engines now say uint8)
+    m = _model([_node("QGemm", [*ins, "c", "ys", "yz"], ["y"], transB=1)],
+               {"a": (U8, [2, 512])}, inits)  # fmt: skip
+    assert _agree(m)["y"] == (U8, (2, 1000))
+
+
+def test_qembed_layer_normalization_is_dequantized():
+    # uint8 embeddings with float scales: output [2, 16, 64] in float (onnxruntime's type; the
+    # library typed it as the uint8 word embedding), mask_index [2] in int32
+    ins = ["ids", "seg", "word", "pos", "segemb", "gamma", "beta", "mask",
+           "ws", "ps", "ss", "gs", "bs", "wz", "pz", "sz", "gz", "bz"]  # fmt: skip
+    inits = {"word": (U8, [1000, 64]), "pos": (U8, [128, 64]), "segemb": (U8, [2, 64]),
+             "gamma": (U8, [64]), "beta": (U8, [64])}  # fmt: skip
+    inits |= {n: (F32, []) for n in ins[8:13]} | {n: (U8, []) for n in ins[13:]}
+    m = _model([_node("QEmbedLayerNormalization", ins, ["out", "mask_index"])],
+               {n: (I32, [2, 16]) for n in ("ids", "seg", "mask")}, inits)  # fmt: skip
+    got = _agree(m)
+    assert got["out"] == (F32, (2, 16, 64))
+    assert got["mask_index"] == (I32, (2,))
+
+
+def test_qlinear_elementwise_and_global_pool():
+    # QLinearMul of [2, 4, 16, 16] and [1]: broadcast, in A's uint8; QLinearSoftmax keeps it;
+    # QLinearGlobalAveragePool: [2, 512, 7, 7] -> [2, 512, 1, 1], channels last -> [2, 1, 1, 512]
+    q = ["s", "z"]
+    nodes = [_node("QLinearMul", ["a", *q, "one", *q, *q], ["mul"]),
+             _node("QLinearAdd", ["mul", *q, "a", *q, *q], ["add"]),
+             _node("QLinearSoftmax", ["add", *q, *q], ["soft"], axis=-1, opset=13),
+             _node("QLinearGlobalAveragePool", ["p", *q, *q], ["pool"]),
+             _node("QLinearGlobalAveragePool", ["pl", *q, *q], ["pool_l"], channels_last=1)]  # fmt: skip
+    inputs = {"a": (U8, [2, 4, 16, 16]), "p": (U8, [2, 512, 7, 7]), "pl": (U8, [2, 7, 7, 512])}
+    inits = {"s": (F32, []), "z": (U8, []), "one": (U8, [1])}
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["mul"] == got["add"] == got["soft"] == (U8, (2, 4, 16, 16))
+    assert got["pool"] == (U8, (2, 512, 1, 1))
+    assert got["pool_l"] == (U8, (2, 1, 1, 512))
+
+
+def test_dynamic_quantize_lstm():
+    # x [seq 32, batch 2, 64], bidirectional, hidden 48: Y [32, 2, 2, 48], Y_h and Y_c [2, 2, 48]
+    ins = ["x", "w", "r", "", "", "", "", "", "ws", "wz", "rs", "rz"]
+    inits = {"w": (I8, [2, 64, 192]), "r": (I8, [2, 48, 192]), "ws": (F32, [2]),
+             "wz": (I8, [2]), "rs": (F32, [2]), "rz": (I8, [2])}  # fmt: skip
+    node = _node("DynamicQuantizeLSTM", ins, ["y", "yh", "yc"], hidden_size=48,
+                 direction="bidirectional")  # fmt: skip
+    got = _agree(_model([node], {"x": (F32, [32, 2, 64])}, inits))
+    assert got["y"] == (F32, (32, 2, 2, 48))
+    assert got["yh"] == got["yc"] == (F32, (2, 2, 48))
+
+
+def test_integer_and_qlinear_matmul_and_conv():
+    # MatMulInteger [2, 16, 64] x [64, 32]: [2, 16, 32] in int32; QLinearMatMul the same shape,
+    # typed as y_zero_point; ConvInteger 3x3 pad 1 keeps [2, 32, 32, 128] (int32); QLinearConv
+    # 7x7 stride 2 pad 3 of [2, 3, 224, 224]: (224 + 6 - 7) // 2 + 1 = 112, typed as y_zp (int8)
+    q = ["s", "z"]
+    nodes = [_node("MatMulInteger", ["a", "bw", "z", "wz"], ["mi"], domain=""),
+             _node("QLinearMatMul", ["a", *q, "bw", "s", "wz", "s", "yz"], ["qm"], domain=""),
+             _node("ConvInteger", ["img", "cw", "z", "wz"], ["ci"], domain="",
+                   kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             _node("QLinearConv", ["rgb", *q, "w7", "s", "wz", "s", "yz"], ["qc"], domain="",
+                   kernel_shape=[7, 7], strides=[2, 2], pads=[3, 3, 3, 3])]  # fmt: skip
+    inputs = {"a": (U8, [2, 16, 64]), "img": (U8, [2, 1, 32, 128]), "rgb": (U8, [2, 3, 224, 224])}
+    inits = {"bw": (I8, [64, 32]), "cw": (I8, [32, 1, 3, 3]), "w7": (I8, [64, 3, 7, 7]),
+             "s": (F32, []), "z": (U8, []), "wz": (I8, []), "yz": (I8, [])}  # fmt: skip
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["mi"] == (I32, (2, 16, 32))
+    assert got["qm"] == (I8, (2, 16, 32))
+    assert got["ci"] == (I32, (2, 32, 32, 128))
+    assert got["qc"] == (I8, (2, 64, 112, 112))
+
+
+def test_ml_scalers_regressors_and_classifiers():
+    # X [N, 10]: Scaler and Normalizer keep it in float; LinearRegressor [N, 1]; classifiers:
+    # label [N] (int64, or string with string labels), scores [N, 3 classes]; a binary SVM
+    # without probabilities has one score column
+    x = {"x": (F32, ["N", 10])}
+    three = {"classlabels_ints": [0, 1, 2]}
+    nodes = [_node("Scaler", ["x"], ["sc"], domain=ML, offset=[0.0] * 10, scale=[1.0] * 10),
+             _node("Normalizer", ["sc"], ["nm"], domain=ML, norm="L1"),
+             _node("LinearRegressor", ["x"], ["reg"], domain=ML, coefficients=[0.0] * 10),
+             _node("LinearClassifier", ["x"], ["lab", "prob"], domain=ML, **three,
+                   coefficients=[0.0] * 30, intercepts=[0.0] * 3),
+             _node("TreeEnsembleClassifier", ["x"], ["tlab", "tprob"], domain=ML,
+                   classlabels_strings=["a", "b", "c"], nodes_nodeids=[0]),
+             _node("SVMClassifier", ["x"], ["slab", "sprob"], domain=ML,
+                   classlabels_ints=[0, 1], vectors_per_class=[1, 1])]  # fmt: skip
+    got = _agree(_model(nodes, x))
+    assert got["sc"] == got["nm"] == (F32, ("N", 10))
+    assert got["reg"] == (F32, ("N", 1))
+    assert got["lab"] == (I64, ("N",))
+    assert got["prob"] == got["tprob"] == (F32, ("N", 3))
+    assert got["tlab"] == (TensorProto.STRING, ("N",))
+    assert got["sprob"] == (F32, ("N", 1))
+
+
+def test_skip_group_norm_and_the_other_qlinear_twins():
+    # SkipGroupNorm of NHWC x [2, 8, 8, 64]: Y and the input+skip+bias sum are x's; QLinearSigmoid
+    # and QLinearLeakyRelu keep [2, 4, 16] in uint8; the contrib QLinearConv (all 8 inputs) of
+    # [1, 3, 10, 10] by a 3x3 kernel: (10 - 3) // 1 + 1 = 8, typed as y_zero_point (uint8)
+    q = ["s", "z"]
+    nodes = [_node("SkipGroupNorm", ["x", "g", "b", "x"], ["y", "sum"], groups=4, activation=0,
+                   channels_last=1),
+             _node("QLinearSigmoid", ["a", *q, *q], ["sig"]),
+             _node("QLinearLeakyRelu", ["sig", *q, *q], ["lrelu"], alpha=0.1),
+             _node("QLinearConv", ["img", *q, "w", *q, *q], ["conv"])]  # fmt: skip
+    inputs = {"x": (F16, [2, 8, 8, 64]), "a": (U8, [2, 4, 16]), "img": (U8, [1, 3, 10, 10])}
+    inits = {"g": (F16, [64]), "b": (F16, [64]), "s": (F32, []), "z": (U8, []),
+             "w": (U8, [5, 3, 3, 3])}  # fmt: skip
+    got = _agree(_model(nodes, inputs, inits))
+    assert got["y"] == got["sum"] == (F16, (2, 8, 8, 64))
+    assert got["sig"] == got["lrelu"] == (U8, (2, 4, 16))
+    assert got["conv"] == (U8, (1, 5, 8, 8))
+
+
+def test_ml_imputer_binarizer_and_regressors():
+    # Imputer and Binarizer keep X [N, 4] and its type; an SVM regressor and a one-target tree
+    # ensemble give [N, 1]; a 1-D X [4] is one row: [1, 1]
+    nodes = [_node("Imputer", ["x"], ["imp"], domain=ML, imputed_value_floats=[0.0],
+                   replaced_value_float=1.0),
+             _node("Binarizer", ["imp"], ["bin"], domain=ML, threshold=0.5),
+             _node("SVMRegressor", ["x"], ["svr"], domain=ML, coefficients=[1.0]),
+             _node("TreeEnsembleRegressor", ["v"], ["tree"], domain=ML, n_targets=1,
+                   nodes_nodeids=[0])]  # fmt: skip
+    got = _agree(_model(nodes, {"x": (F32, ["N", 4]), "v": (F32, [4])}))
+    assert got["imp"] == got["bin"] == (F32, ("N", 4))
+    assert got["svr"] == (F32, ("N", 1))
+    assert got["tree"] == (F32, (1, 1))
+    # a tree ensemble's number of targets is its `n_targets`: [N, 3]
+    m = _model([_node("TreeEnsembleRegressor", ["x"], ["t"], domain=ML, n_targets=3)],
+               {"x": (F32, ["N", 4])})  # fmt: skip
+    assert _agree(m)["t"] == (F32, ("N", 3))

@@ -151,7 +151,8 @@ def _walk(
                 if any(not isinstance(d, int) and not d for d in t[1]) or t[0] == 0:
                     raise GiveUp(f"{name!r} not worked out")
                 st.types[name] = t
-        if len(outs) < sum(1 for o in node.output if o and o not in st.special):
+        named = [j for j, o in enumerate(node.output) if o and o not in st.special]
+        if named and named[-1] >= len(outs):  # by position: output 0 may be unnamed
             raise GiveUp(f"{node.op_type}: outputs not worked out")
         if not domain and node.op_type in _VALUED:
             _value(st, node, attrs)
@@ -367,7 +368,12 @@ def _castlike(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 
 @fast_rule("MatMul")
 def _matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
-    a, b = st.shape(node.input[0]), st.shape(node.input[1])
+    out = _matmul_shape(st.shape(node.input[0]), st.shape(node.input[1]))
+    return [(st.elem(node.input[0]), out)]
+
+
+def _matmul_shape(a: Shape, b: Shape) -> Shape:
+    """numpy matmul of [..., M, K] x [..., K, N] (the quantized MatMuls' too)."""
     if not a or not b:
         raise GiveUp("MatMul of a scalar")
     a2 = (1, *a) if len(a) == 1 else a
@@ -375,8 +381,7 @@ def _matmul(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if a2[-1] != b2[-2]:
         raise GiveUp("MatMul inner dims differ")
     batch = _broadcast(a2[:-2], b2[:-2]) if len(a2) > 2 or len(b2) > 2 else ()
-    out = (*batch, *(a2[-2:-1] if len(a) > 1 else ()), *(b2[-1:] if len(b) > 1 else ()))
-    return [(st.elem(node.input[0]), out)]
+    return (*batch, *(a2[-2:-1] if len(a) > 1 else ()), *(b2[-1:] if len(b) > 1 else ()))
 
 
 @fast_rule("Gemm")
@@ -428,11 +433,18 @@ def _window(st: State, node: onnx.NodeProto, attrs: dict, kernel: list[int]) -> 
 
 @fast_rule("Conv")
 def _conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
-    x, w = st.shape(node.input[0]), st.shape(node.input[1])
+    return [(st.elem(node.input[0]), _conv_shape(st, node, attrs, node.input[1]))]
+
+
+def _conv_shape(st: State, node: onnx.NodeProto, attrs: dict, weight: str) -> Shape:
+    """[N, C_out, spatial...] of input 0 by `weight` (input 3 of the quantized Convs)."""
+    x, w = st.shape(node.input[0]), st.shape(weight)
+    if len(x) < 3:
+        raise GiveUp("Conv input rank")  # the library records an error
     kernel = _ints(attrs, "kernel_shape") or list(w[2:])
     if any(not isinstance(k, int) for k in kernel) or len(w) != len(x):
         raise GiveUp("Conv kernel")
-    return [(st.elem(node.input[0]), (x[0], w[0], *_window(st, node, attrs, kernel)))]
+    return (x[0], w[0], *_window(st, node, attrs, kernel))
 
 
 @fast_rule("MaxPool", "AveragePool", "LpPool")
@@ -1034,3 +1046,5 @@ def _fold_fast(st: State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.nd
 
 
 __all__ = ["RULES", "GiveUp", "infer"]
+
+from onnxcost.model import fast_contrib  # noqa: E402, F401  (its rules register on import)

@@ -15,6 +15,7 @@ import onnx_ir as ir
 from onnx_shape_inference import ShapeInferenceContext, broadcast_shapes, registry
 
 from onnxcost.errors import ModelError
+from onnxcost.model.fast_contrib import classifier_columns
 from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS
 
 ShapeRule = Callable[[ShapeInferenceContext, ir.Node], "bool | None"]
@@ -141,7 +142,8 @@ def imputer(ctx: ShapeInferenceContext, node: ir.Node) -> None:
 
 @shape_rule(ML, "LinearRegressor", "SVMRegressor", "TreeEnsembleRegressor")
 def regressor(ctx: ShapeInferenceContext, node: ir.Node) -> None:
-    targets = _int(node, "targets", 1) if node.op_type != "SVMRegressor" else 1
+    key = "n_targets" if node.op_type == "TreeEnsembleRegressor" else "targets"  # its name there
+    targets = _int(node, key, 1) if node.op_type != "SVMRegressor" else 1
     n = _rows(_in(node, 0))
     _set(ctx, node, 0, None if n is None else [n, targets], FLOAT)
 
@@ -153,18 +155,9 @@ def _labels_dtype(node: ir.Node) -> ir.DataType:
 
 @shape_rule(ML, "TreeEnsembleClassifier", "SVMClassifier", "LinearClassifier")
 def classifier(ctx: ShapeInferenceContext, node: ir.Node) -> None:
-    """label [N], scores [N, C]: one column per class (a binary SVM without probabilities
-    and a binary linear classifier with one set of coefficients give one column)."""
+    """label [N], scores [N, C]: C as `classifier_columns` counts it (the fast path's too)."""
     n = _rows(_in(node, 0))
-    classes = _count(node, "classlabels_ints", "classlabels_int64s", "classlabels_strings")
-    cols = classes
-    if node.op_type == "SVMClassifier" and classes == 2 and not _count(node, "prob_a"):
-        cols = 1 if _count(node, "vectors_per_class") else 2
-    if node.op_type == "LinearClassifier":
-        coefs, inter = _count(node, "coefficients"), _count(node, "intercepts")
-        cols = inter if inter else cols
-        if classes == 2 and inter == 1 and coefs:
-            cols = 2  # one set of coefficients stands for both classes of a binary model
+    cols = classifier_columns(node.op_type, lambda *names: _count(node, *names))
     _set(ctx, node, 0, None if n is None else [n], _labels_dtype(node))
     _set(ctx, node, 1, None if n is None or not cols else [n, cols], FLOAT)
 
@@ -575,3 +568,24 @@ def where(ctx: ShapeInferenceContext, node: ir.Node) -> None:
         ctx.set_symbolic_value(
             node.outputs[0], [a if c else b for c, a, b in zip(cond, x, y, strict=True)]
         )
+
+
+@shape_rule(MS, "QGemm")
+def qgemm(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """The library's shape; Y is quantized (y_zero_point's type, uint8 without one) when
+    y_scale is given, as onnxruntime makes it (the library types it as y_scale, a float)."""
+    _theirs(ctx, node)
+    if _in(node, 7) is not None and node.outputs and node.outputs[0].shape is not None:
+        zp = _in(node, 8)
+        # set, not refined: the library's dtype is the wrong one
+        node.outputs[0].dtype = _dtype(zp) if zp is not None and zp.dtype else ir.DataType.UINT8
+
+
+@shape_rule(MS, "QEmbedLayerNormalization")
+def qembed_layernorm(ctx: ShapeInferenceContext, node: ir.Node) -> None:
+    """The library's shapes; the output is dequantized, a float (the scales' type, as
+    onnxruntime makes it), not the quantized word embedding's type."""
+    _theirs(ctx, node)
+    scale = _in(node, 8)
+    if node.outputs and node.outputs[0].shape is not None:
+        node.outputs[0].dtype = _dtype(scale) or FLOAT  # set, not refined: theirs is wrong
