@@ -8,10 +8,12 @@ it, against 0.21 s for the whole floor process). This module walks the graph onc
 tuples of ints and dim names and small values as numpy arrays or lists of ints and names.
 
 It never guesses: the moment a node needs anything it does not do exactly (an op outside its
-list, a subgraph, a dim expression such as `past + seq`, a value it cannot work out, a declared
-shape that disagrees), it gives up and returns None, and the full engine (`engine.py`) analyses
-the whole model as before. Where it does finish, its shapes and values are the full engine's:
-`tests/test_fast_engine.py` holds the two to equality on every model of the test suite.
+list, a loop, a dim expression such as `past + seq`, a value it cannot work out, `If` branches
+that differ under an unknown condition, a declared shape that disagrees), it gives up and
+returns None, and the full engine (`engine.py`) analyses the whole model as before. Where it
+does finish, its shapes and values are the full engine's: `tests/test_fast_engine.py` holds the
+two equal on every model the onnx wheel ships and on models/, and `tools/fast_parity.py` on any
+folder. Rules for contrib, quantized and ai.onnx.ml ops are in `fast_contrib.py`.
 """
 
 from __future__ import annotations
