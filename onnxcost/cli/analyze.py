@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import click
@@ -143,20 +144,26 @@ def analyze(
     report = run_analysis(
         model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
     )
-    if spec is not None:
-        roofline.apply(report, spec)
-        if plot:
-            plot_module.roofline_plot(report, spec, plot)
-    if by == "module":
-        report.modules = modules_module.aggregate(report, depth=depth)
-    symbolic = None
-    if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
-        symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
-    text = _render_any(report, fmt, per_node, top)
-    if symbolic is not None and fmt != "json":
-        from onnxcost.report.render import render_formulas
+    # The report lives to the end: full collections while it is rendered need not rescan its
+    # objects (on large graphs they took most of the rendering time).
+    gc.freeze()
+    try:
+        if spec is not None:
+            roofline.apply(report, spec)
+            if plot:
+                plot_module.roofline_plot(report, spec, plot)
+        if by == "module":
+            report.modules = modules_module.aggregate(report, depth=depth)
+        symbolic = None
+        if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
+            symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+        text = _render_any(report, fmt, per_node, top)
+        if symbolic is not None and fmt != "json":
+            from onnxcost.report.render import render_formulas
 
-        text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
+            text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
+    finally:
+        gc.unfreeze()
     write_output(text, output)
 
 

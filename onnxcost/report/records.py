@@ -60,8 +60,11 @@ class NodeCost:
 
     def to_dict(self) -> dict[str, Any]:
         # what asdict() gives, built directly: asdict's deep copy dominated `check` and `diff`
-        # on large graphs (6 s for 250,000 nodes)
-        d = {k: getattr(self, k) for k in _NODE_FIELDS}
+        # on large graphs (6 s for 250,000 nodes). __init__ sets the fields in their order, so
+        # the instance dict holds them in that order, and copies in C.
+        d = dict(self.__dict__)
+        if len(d) != len(_NODE_FIELDS):  # an attribute of someone's own: fields only
+            d = {k: d[k] for k in _NODE_FIELDS}
         d["inputs"], d["outputs"], d["notes"] = (
             list(self.inputs),
             list(self.outputs),
@@ -216,6 +219,13 @@ class MemoryPlan:
     best_peak_step: int | None = None  # position in best_order at its peak
 
 
+_MEMORY_FIELDS = tuple(f.name for f in fields(MemoryPlan))
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
 @dataclass
 class Uncounted:
     op_type: str
@@ -286,7 +296,8 @@ class Report:
             "params_by_dtype": [asdict(p) for p in self.params_by_dtype],
             "op_types": op_types,
             "nodes": [n.to_dict() for n in self.nodes],
-            "memory": asdict(self.memory),
+            # its lists are of numbers: copies, without asdict's deep copy of every number
+            "memory": {f: _copy(getattr(self.memory, f)) for f in _MEMORY_FIELDS},
             "uncounted": [asdict(u) for u in self.uncounted],
             "unresolved": [asdict(u) for u in self.unresolved],
             "warnings": list(self.warnings),
