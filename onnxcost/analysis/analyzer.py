@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -14,7 +15,6 @@ from onnx import helper
 
 from onnxcost import rules
 from onnxcost.analysis import memory
-from onnxcost.analysis.formulas import FormulaData, formula_plan, positive
 from onnxcost.analysis.params import Constants, classify
 from onnxcost.analysis.poly import PolyError, is_poly
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
@@ -41,6 +41,9 @@ from onnxcost.report.records import (
 )
 from onnxcost.rules.plugins import load_plugins
 from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, formula_mode
+
+if TYPE_CHECKING:  # formulas are imported when a formula analysis runs
+    from onnxcost.analysis.formulas import FormulaData
 
 
 def analyze(
@@ -222,7 +225,7 @@ class _Coster:
                 rec.status = "unresolved"
                 reason = "; ".join(cost.notes) or "only partly counted"
                 self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
-        rec.unit = "matrix" if positive(rec.macs) else "vector"
+        rec.unit = _unit(rec.macs)
         if rec.kind != "view":
             reads = (n for n in node.input if n)
             if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
@@ -411,7 +414,7 @@ class _Coster:
             return rec
         rec.macs, rec.flops = cost.macs, cost.flops
         rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
-        rec.unit = "matrix" if positive(rec.macs) else "vector"
+        rec.unit = _unit(rec.macs)
         if unresolved or cost.lower_bound:
             rec.status = "unresolved"
         entry = rules.lookup(node.domain, node.op_type)
@@ -448,6 +451,15 @@ def _data_dtype(tensors: Iterable[TensorInfo | None]) -> str:
     return next((t.dtype for t in tensors if t is not None and t.elem_type), "undefined")
 
 
+def _unit(macs: int) -> str:
+    """matrix for MAC-type work (a formula's: when it can be positive), else vector."""
+    if isinstance(macs, int):
+        return "matrix" if macs > 0 else "vector"
+    from onnxcost.analysis.formulas import positive
+
+    return "matrix" if positive(macs) else "vector"
+
+
 def _shape_list(t: TensorInfo | None) -> list | None:
     return None if t is None or t.shape is None else list(t.shape)
 
@@ -481,6 +493,8 @@ def _memory_plan(
     position = {rec.name: k for k, rec in enumerate(nodes)}
     step_nodes = [position[n] for n in names]
     if formulas:
+        from onnxcost.analysis.formulas import formula_plan
+
         return formula_plan(steps, names, step_nodes, infos, inputs, outputs)
     plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs)
     return plan, live, None

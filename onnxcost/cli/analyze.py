@@ -88,14 +88,14 @@ def analyze(
     strict: bool,
 ) -> None:
     """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
-    from onnxcost.analysis import modules as modules_module
-    from onnxcost.analysis import roofline, scaling
+    # each module is imported where it is needed: a plain analysis needs few of them
     from onnxcost.analysis.analyzer import analyze as run_analysis
-    from onnxcost.hardware import database as hardware
-    from onnxcost.report import plot as plot_module
-    from onnxcost.report.render import render_scaling
 
-    spec = hardware.get(hw) if hw else None
+    spec = None
+    if hw:
+        from onnxcost.hardware import database as hardware
+
+        spec = hardware.get(hw)
     if depth is not None and by != "module":
         raise UsageError("--depth folds the module tree: give --by module")
     if plot and spec is None:
@@ -127,6 +127,9 @@ def analyze(
                 if fmt in VIEW_FORMATS
                 else "--by module shows one analysis: give --dim a single value"
             )
+        from onnxcost.analysis import scaling
+        from onnxcost.report.render import render_scaling
+
         ((dim, values),) = lists.items()
         rows = scaling.scale(
             model,
@@ -149,10 +152,16 @@ def analyze(
     gc.freeze()
     try:
         if spec is not None:
+            from onnxcost.analysis import roofline
+
             roofline.apply(report, spec)
             if plot:
+                from onnxcost.report import plot as plot_module
+
                 plot_module.roofline_plot(report, spec, plot)
         if by == "module":
+            from onnxcost.analysis import modules as modules_module
+
             report.modules = modules_module.aggregate(report, depth=depth)
         symbolic = None
         if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import TYPE_CHECKING
 
-from onnxcost.analysis.scaling import ScalingRow, turns_compute_bound
 from onnxcost.report import sanitize
 from onnxcost.report.records import Report
 from onnxcost.report.table import table
 from onnxcost.units import dumps, format_bytes, format_count, format_seconds, ratio
+
+if TYPE_CHECKING:  # scaling imports the analyzer: only a sweep needs it
+    from onnxcost.analysis.scaling import ScalingRow
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -271,6 +274,8 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "table") -> str:
     """How latency, throughput and memory grow with one dim, on one device."""
+    from onnxcost.analysis.scaling import ScalingRow, turns_compute_bound
+
     turn = turns_compute_bound(rows)
     if fmt == "json":
         data = {
