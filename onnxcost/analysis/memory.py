@@ -216,13 +216,17 @@ def greedy_order(
             sizes[t] = size[1] if size else 0
         return sizes[t]
 
+    grows: dict[int, Any] = {}  # what a step allocates does not change; what it frees does
+
     def delta(s: int) -> int:
         step = steps[s]
-        grow = sum(
-            nbytes(t)
-            for k, t in enumerate(step.outputs)
-            if t and not (step.kind == "view" and k == 0)
-        )
+        grow = grows.get(s)
+        if grow is None:
+            grow = grows[s] = sum(
+                nbytes(t)
+                for k, t in enumerate(step.outputs)
+                if t and not (step.kind == "view" and k == 0)
+            )
         free = sum(nbytes(t) for t in set(step.inputs) if readers.get(t) == 1 and t not in keep)
         return grow - free
 
@@ -230,11 +234,14 @@ def greedy_order(
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
-        window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
-        best = min(window, key=lambda s: (delta(s), s))
-        for s in window:
-            if s != best:
-                heapq.heappush(ready, s)
+        if len(ready) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
+            best = ready.pop()
+        else:
+            window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
+            best = min(window, key=lambda s: (delta(s), s))
+            for s in window:
+                if s != best:
+                    heapq.heappush(ready, s)
         order.append(best)
         for t in set(steps[best].inputs):
             readers[t] -= 1
