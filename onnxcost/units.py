@@ -115,8 +115,11 @@ def _dumps(obj: object, indent: int) -> str:
                     out.append(encode({k: v})[1:-1])
             out.append("\n" + pad + "}")
         elif _spread(o):
-            items = (",\n" + inner).join(map(encode, o))  # type: ignore[call-overload]
-            out.append(f"[\n{inner}{items}\n{pad}]")
+            sep = "[\n" + inner
+            for x in o:  # type: ignore[attr-defined]
+                out.append(sep + encode(x))  # no joined copy of the list: the whole is joined once
+                sep = ",\n" + inner
+            out.append("\n" + pad + "]")
         else:
             out.append(encode(o))
 

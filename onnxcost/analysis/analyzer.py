@@ -642,7 +642,7 @@ def _duplicates(
     payloads; weights in external files are never read, so never compared.
     """
     groups: dict[tuple, list[str]] = defaultdict(list)
-    for t in graph.initializer:
+    for t in graph.initializer if digests else ():  # no two stored alike: nothing to read
         if t.name in consts.params and t.name in digests:
             groups[(digests[t.name], t.data_type, tuple(t.dims))].append(t.name)
     out = []

@@ -6,7 +6,7 @@ in a second and a few hundred bytes per node."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -16,7 +16,9 @@ from onnxcost.errors import ModelError
 
 @dataclass
 class Graph:
-    nodes: list[onnx.NodeProto]
+    # the proto's own node list: each node read from it as needed. A list of them would keep a
+    # wrapper per node alive, and protobuf keeps more beside each (250 bytes a node)
+    nodes: Sequence[onnx.NodeProto]
     names: list[str]  # unique display name per node
     inputs: list[list[str]]  # per node: explicit inputs (non-empty) + outer names its subgraphs use
     succs: list[list[int]]  # node index -> the nodes that read its outputs (one entry each)
@@ -45,7 +47,7 @@ class Graph:
 class NodeTable:
     """The fields of a graph's nodes that the analysis reads."""
 
-    nodes: list[onnx.NodeProto]
+    nodes: Sequence[onnx.NodeProto]
     onnx_names: list[str]
     op_types: list[str]
     domains: list[str]
@@ -57,7 +59,7 @@ class NodeTable:
 
 
 def read_nodes(graph: onnx.GraphProto) -> NodeTable:
-    t = NodeTable(list(graph.node), [], [], [], [], [], [], {}, [])
+    t = NodeTable(graph.node, [], [], [], [], [], [], {}, [])
     one = {}.setdefault  # one str per op type and domain, not one per node
     for i, node in enumerate(t.nodes):
         op_type, domain = node.op_type, node.domain
