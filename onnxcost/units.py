@@ -83,19 +83,20 @@ def json_safe(obj: object) -> object:
     return obj
 
 
-def dumps(obj: object, indent: int = 2) -> str:
+def dumps(obj: object, indent: int = 2, end: str = "") -> str:
     """Strict JSON (integers exact, any size); non-finite floats as strings, see `json_safe`.
 
     Objects are spread over indented lines and a list of objects or lists has one element a
     line, each element and every other value written by json's C encoder on one line: `indent`
-    makes json use its pure-Python encoder, 5x slower on a report of many nodes."""
+    makes json use its pure-Python encoder, 5x slower on a report of many nodes. `end` is
+    appended (a newline: no second copy of a large document to add it)."""
     try:
-        return _dumps(obj, indent)
+        return _dumps(obj, indent, end)
     except ValueError:  # an inf somewhere: rare, so the walk is paid only then
-        return _dumps(json_safe(obj), indent)
+        return _dumps(json_safe(obj), indent, end)
 
 
-def _dumps(obj: object, indent: int) -> str:
+def _dumps(obj: object, indent: int, end: str) -> str:
     import json
 
     encode = json.JSONEncoder(allow_nan=False).encode
@@ -124,6 +125,7 @@ def _dumps(obj: object, indent: int) -> str:
             out.append(encode(o))
 
     write(obj, "")
+    out.append(end)
     return "".join(out)
 
 
