@@ -53,10 +53,10 @@ def _csv(report: Report) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for n in report.nodes:
-        d = n.to_dict()
-        d["output_shapes"] = ";".join(_shape(s) for s in n.output_shapes)
+        shapes = ";".join(_shape(s) for s in n.output_shapes)
+        row = [shapes if c == "output_shapes" else getattr(n, c) for c in cols]  # no to_dict()
         # text cells are model text: no formulas, no line breaks; numbers stay numbers
-        w.writerow(["" if d.get(c) is None else _csv_value(d[c]) for c in cols])
+        w.writerow(["" if v is None else _csv_value(v) for v in row])
     return buf.getvalue()
 
 
