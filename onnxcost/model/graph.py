@@ -182,8 +182,10 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
                     f"node {names[i]!r} ({t.op_types[i]}) consumes tensor {name!r} that nothing "
                     "produces"
                 )
-            readers = consumers.setdefault(name, [])
-            if not readers or readers[-1] != i:  # once per node
+            readers = consumers.get(name)
+            if readers is None:
+                consumers[name] = [i]
+            elif readers[-1] != i:  # once per node
                 readers.append(i)
         inputs.append(names_in)
 
