@@ -44,15 +44,19 @@ def bits(elem_type: int) -> int:
     return _BITS.get(elem_type, 0)
 
 
+# numpy-style names (protobuf's enum lookup is slow Python, and asked once per node)
+_NAMES = {
+    v: {"FLOAT": "float32", "DOUBLE": "float64"}.get(k, k.lower())
+    for k, v in TensorProto.DataType.items()
+}
+
+
 def name(elem_type: int) -> str:
     """Lower-case numpy-style name: float32, float16, int8, ..."""
-    if elem_type == 0:
-        return "undefined"
-    try:
-        raw = TensorProto.DataType.Name(elem_type)
-    except ValueError:
-        return f"type{elem_type}"
-    return {"FLOAT": "float32", "DOUBLE": "float64"}.get(raw, raw.lower())
+    found = _NAMES.get(elem_type)
+    if found is not None:
+        return found
+    return "undefined" if elem_type == 0 else f"type{elem_type}"
 
 
 def nbytes(elements: int, elem_type: int) -> int:

@@ -66,6 +66,14 @@ def test_json_is_the_api_dict(alexnet_path) -> None:
     assert d["uncounted"] == [] and d["unresolved"] == []
 
 
+def test_to_dict_copies_unless_told_not_to(alexnet_path) -> None:
+    report = onnxcost.analyze(alexnet_path)
+    copied, shared = report.to_dict(), report.to_dict(copy=False)
+    assert copied == shared
+    assert copied["nodes"][0]["inputs"] is not report.nodes[0].inputs
+    assert shared["nodes"][0]["inputs"] is report.nodes[0].inputs  # JSON output: no copies
+
+
 def test_csv_and_markdown(alexnet_path, tmp_path) -> None:
     out = tmp_path / "r.csv"
     assert invoke("analyze", alexnet_path, "--format", "csv", "-o", str(out)).exit_code == 0

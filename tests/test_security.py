@@ -20,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxcost
 from onnxcost.cli.main import main
 from onnxcost.errors import ModelError, OnnxCostError
-from onnxcost.model import engine
+from onnxcost.model import engine, loader
 from onnxcost.model.loader import MAX_SUBGRAPH_DEPTH, SMALL_CONSTANT_ELEMENTS, load
 
 vi = helper.make_tensor_value_info
@@ -186,6 +186,21 @@ def test_names_that_are_not_utf8(tmp_path) -> None:
     (tmp_path / "bad.onnx").write_bytes(data.replace(b"relu", b"re\xffu"))
     msg = fails(str(tmp_path / "bad.onnx"))
     assert "bad.onnx" in msg and "NodeProto" in msg and "'name' is not valid UTF-8" in msg
+
+
+def test_utf8_checked_in_c_as_the_walk_checks() -> None:
+    # The loader's quick check (a parse under a copy of onnx's schema whose strings protobuf
+    # checks) must refuse exactly what the walk refuses; the walk then names the field.
+    if loader._utf8_model() is None:
+        pytest.skip("this protobuf predates editions: the walk checks every model")
+    good = relu_model()
+    good.graph.doc_string = "tag"
+    data = good.SerializeToString()
+    assert loader._all_text(bytearray(data))
+    bad = bytearray(data.replace(b"tag", b"t\xffg"))
+    assert not loader._all_text(bad)
+    with pytest.raises(ModelError, match="'doc_string' is not valid UTF-8"):
+        loader._validate_text(onnx.ModelProto.FromString(bytes(bad)), None)
 
 
 # --- graph structure -----------------------------------------------------------------------------

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pytest
 
 from onnxcost.errors import OnnxCostError
-from onnxcost.units import format_bytes_iec, parse_quantity
+from onnxcost.units import dumps, format_bytes_iec, json_safe, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -130,3 +133,34 @@ def test_format_bytes_iec():
     assert format_bytes_iec(256 * 2**20) == "256.0 MiB"
     assert format_bytes_iec(1536) == "1.5 KiB"  # 1536 / 1024
     assert format_bytes_iec(100) == "100 B"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        [],
+        "text",
+        3,
+        {"a": {}, "b": [], "c": [[1, 2], [3]], "d": {"e": [{"f": 1}]}},
+        {1: "int key", 1.5: "float key", None: "null key", False: [{}]},
+        [{"a": math.nan}, 1, (2, (3,))],
+        {"big": 2**200, "inf": [math.inf, -math.inf]},
+    ],
+)
+def test_dumps_is_json(doc):
+    # the same document json.dumps writes: keys, order and values (whitespace differs)
+    assert json.loads(dumps(doc)) == json.loads(json.dumps(json_safe(doc)))
+
+
+def test_dumps_one_line_per_element():
+    doc = {"nodes": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": None}], "n": [1, 2]}
+    assert dumps(doc).splitlines() == [
+        "{",
+        '  "nodes": [',
+        '    {"name": "a", "shape": [1, 2]},',
+        '    {"name": "b", "shape": null}',
+        "  ],",
+        '  "n": [1, 2]',
+        "}",
+    ]

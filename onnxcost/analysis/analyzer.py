@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -14,7 +15,6 @@ from onnx import helper
 
 from onnxcost import rules
 from onnxcost.analysis import memory
-from onnxcost.analysis.formulas import FormulaData, formula_plan, positive
 from onnxcost.analysis.params import Constants, classify
 from onnxcost.analysis.poly import PolyError, is_poly
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
@@ -41,7 +41,17 @@ from onnxcost.report.records import (
     UnresolvedItem,
 )
 from onnxcost.rules.plugins import load_plugins
-from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, formula_mode
+from onnxcost.rules.registry import (
+    Cost,
+    NodeContext,
+    RuleEntry,
+    TensorInfo,
+    Unresolved,
+    formula_mode,
+)
+
+if TYPE_CHECKING:  # formulas are imported when a formula analysis runs
+    from onnxcost.analysis.formulas import FormulaData
 
 
 def analyze(
@@ -174,6 +184,16 @@ class _Coster:
         self.infos = self.shapes.infos(TOP)
         # why the engine could not work a tensor out, for the report's unresolved list
         self.why = {(f.scope, f.tensor): f.reason for f in self.shapes.failures}
+        self._rules: dict[tuple[str, str], tuple[RuleEntry | None, int]] = {}
+
+    def rule(self, domain: str, op_type: str) -> tuple[RuleEntry | None, int]:
+        """The rule of an op and the model's opset of its domain, looked up once per op."""
+        key = (domain, op_type)
+        found = self._rules.get(key)
+        if found is None:
+            opset = self.opsets.get(domain if domain != "ai.onnx" else "", 0)
+            found = self._rules[key] = (rules.lookup(domain, op_type), opset)
+        return found
 
     def uncounted_list(self) -> list[Uncounted]:
         return [
@@ -181,35 +201,35 @@ class _Coster:
             for (dom, op), names in sorted(self._uncounted.items(), key=lambda kv: kv[0][1])
         ]
 
-    def info(self, name: str) -> TensorInfo | None:
-        return self.infos.get(name) if name else None
-
     def reason(self, tensor: str, default: str, scope: Scope = TOP) -> str:
         why = self.why.get((scope, tensor))
         return f"{default}: {why}" if why else default
 
     def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
+        # hot on large graphs: the node's fields come from the graph's table (each read of a
+        # proto field makes new objects), each tensor's info is looked up once
         node, name = g.nodes[i], g.names[i]
-        # hot on large graphs: each tensor's info is looked up once per node, then reused
         get = self.infos.get
-        inputs, outputs = list(node.input), list(node.output)
+        inputs, outputs = g.node_inputs[i], g.outputs[i]
         ins = [get(n) if n else None for n in inputs]
         outs = [get(n) if n else None for n in outputs]
-        rec = NodeCost(
-            name=name,
-            op_type=node.op_type,
-            domain=node.domain,
-            inputs=inputs,
-            outputs=outputs,
-            output_shapes=[_shape_list(t) for t in outs],
-            index=i,
-            onnx_name=node.name,
-        )
-        rec.scope, rec.scope_source, bad = node_scope(node)
+        entry = self.rule(g.domains[i], g.op_types[i])[0]
+        scope, source, bad = node_scope(node, g.onnx_names[i])
         self.bad_scopes += bad
-        entry = rules.lookup(node.domain, node.op_type)
-        rec.kind = entry.kind if entry else "compute"
-        rec.compute_dtype = _data_dtype((*ins, *outs))
+        rec = NodeCost(
+            name,
+            g.op_types[i],
+            g.domains[i],
+            inputs,
+            outputs,
+            [_shape_list(t) for t in outs],
+            index=i,
+            onnx_name=g.onnx_names[i],
+            scope=scope,
+            scope_source=source,
+            kind=entry.kind if entry else "compute",
+            compute_dtype=_data_dtype(ins, outs),
+        )
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
@@ -219,20 +239,21 @@ class _Coster:
             rec.output_shapes = [_shape_list(t) for t in outs]
         if cost is not None:
             rec.macs, rec.flops = cost.macs, cost.flops
-            rec.notes = list(cost.notes)
+            if cost.notes:
+                rec.notes = list(cost.notes)
             rec.compute_dtype = cost.compute_dtype or self.quantized.get(name) or rec.compute_dtype
             if cost.lower_bound and rec.status == "counted":
                 # the rule could count only part of the work (e.g. a Loop's unknown trip count)
                 rec.status = "unresolved"
                 reason = "; ".join(cost.notes) or "only partly counted"
-                self.unresolved.append(UnresolvedItem(next(iter(node.output), name), name, reason))
-        rec.unit = "matrix" if positive(rec.macs) else "vector"
+                self.unresolved.append(UnresolvedItem(next(iter(outputs), name), name, reason))
+            rec.unit = _unit(rec.macs)
         if rec.kind != "view":
-            reads = (n for n in node.input if n)
             if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
-                reads = (dequantize_source(n, g.producer_node) or n for n in reads)
-            rec.bytes_read = self._bytes(dict.fromkeys(reads), name, rec)
-            rec.bytes_written = self._bytes(dict.fromkeys(n for n in node.output if n), name, rec)
+                inputs = [dequantize_source(n, g.producer_node) or n if n else n for n in inputs]
+                ins = [get(n) if n else None for n in inputs]
+            rec.bytes_read = self._bytes(inputs, ins, name, rec)
+            rec.bytes_written = self._bytes(outputs, outs, name, rec)
         return rec
 
     def rule_cost(
@@ -252,22 +273,22 @@ class _Coster:
         there, `hop` the same path for the per-node views: its subgraphs are the scopes
         `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
         """
-        entry = rules.lookup(node.domain, node.op_type)
+        op_type, domain = (rec.op_type, rec.domain) if rec else (node.op_type, node.domain)
+        entry, opset = self.rule(domain, op_type)
         if entry is None:
-            self._uncounted[(node.domain, node.op_type)].append(name)
+            self._uncounted[(domain, op_type)].append(name)
             if rec is not None:
                 rec.status = "uncounted"
             return None
-        opset = self.opsets.get(node.domain if node.domain != "ai.onnx" else "", 0)
         # attribute types were checked at load (attrs.py), before anything read them
         try:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
-            raise NodeError(f"node {name!r} ({node.op_type}): unreadable attribute: {e}") from None
+            raise NodeError(f"node {name!r} ({op_type}): unreadable attribute: {e}") from None
         infos = self.infos if not scope else self.shapes.infos(scope)
         ctx = NodeContext(
-            op_type=node.op_type,
-            domain=node.domain,
+            op_type=op_type,
+            domain=domain,
             name=name,
             inputs=ins if ins is not None else [infos.get(n) if n else None for n in node.input],
             outputs=outs
@@ -415,7 +436,7 @@ class _Coster:
             return rec
         rec.macs, rec.flops = cost.macs, cost.flops
         rec.compute_dtype = cost.compute_dtype or rec.compute_dtype
-        rec.unit = "matrix" if positive(rec.macs) else "vector"
+        rec.unit = _unit(rec.macs)
         if unresolved or cost.lower_bound:
             rec.status = "unresolved"
         entry = rules.lookup(node.domain, node.op_type)
@@ -434,10 +455,14 @@ class _Coster:
         rec.bytes_read, rec.bytes_written = sizes
         return rec
 
-    def _bytes(self, names: dict[str, None], node: str, rec: NodeCost) -> int:
+    def _bytes(
+        self, names: list[str], infos: list[TensorInfo | None], node: str, rec: NodeCost
+    ) -> int:
+        """Bytes of the named tensors (`infos`: theirs), each counted once."""
         total = 0
-        for n in names:
-            t = self.info(n)
+        for k, (n, t) in enumerate(zip(names, infos, strict=True)):
+            if not n or (k and n in names[:k]):
+                continue
             if t is None or not t.sized:
                 if rec.status == "counted":
                     rec.status = "unresolved"
@@ -447,9 +472,22 @@ class _Coster:
         return total
 
 
-def _data_dtype(tensors: Iterable[TensorInfo | None]) -> str:
+def _data_dtype(*tensors: Iterable[TensorInfo | None]) -> str:
     """The dtype of a node's first typed input or output."""
-    return next((t.dtype for t in tensors if t is not None and t.elem_type), "undefined")
+    for ts in tensors:
+        for t in ts:
+            if t is not None and t.elem_type:
+                return t.dtype
+    return "undefined"
+
+
+def _unit(macs: int) -> str:
+    """matrix for MAC-type work (a formula's: when it can be positive), else vector."""
+    if isinstance(macs, int):
+        return "matrix" if macs > 0 else "vector"
+    from onnxcost.analysis.formulas import positive
+
+    return "matrix" if positive(macs) else "vector"
 
 
 def _shape_list(t: TensorInfo | None) -> list | None:
@@ -471,20 +509,25 @@ def _memory_plan(
 ) -> tuple[MemoryPlan, memory.Liveness, FormulaData | None]:
     steps: list[memory.Step] = []
     names: list[str] = []
-    for i, rec in zip(g.order, nodes, strict=True):
+    step_nodes: list[int] = []  # each step's position in `nodes`
+    constant = consts.constant
+    for k, (i, rec) in enumerate(zip(g.order, nodes, strict=True)):
         if rec.status == "constant":
             continue
-        ins = [t for t in g.inputs[i] if t not in consts.constant]
-        outs = list(g.nodes[i].output)
-        if rec.kind == "view":  # a view's extra outputs (Dropout's mask) exist only if read
+        ins = g.inputs[i]
+        if not constant.isdisjoint(ins):  # else the graph's list serves
+            ins = [t for t in ins if t not in constant]
+        outs = g.outputs[i]
+        if rec.kind == "view" and len(outs) > 1:  # a view's extra outputs (Dropout's mask)
             outs = outs[:1] + [o for o in outs[1:] if o in g.consumers or o in g.graph_outputs]
         steps.append(memory.Step(rec.name, rec.kind, ins, outs))
         names.append(rec.name)
-    inputs = [t for t in g.graph_inputs if t not in consts.constant and t not in held_outside]
-    outputs = [t for t in g.graph_outputs if t not in consts.constant and t not in held_outside]
-    position = {rec.name: k for k, rec in enumerate(nodes)}
-    step_nodes = [position[n] for n in names]
+        step_nodes.append(k)
+    inputs = [t for t in g.graph_inputs if t not in constant and t not in held_outside]
+    outputs = [t for t in g.graph_outputs if t not in constant and t not in held_outside]
     if formulas:
+        from onnxcost.analysis.formulas import formula_plan
+
         return formula_plan(steps, names, step_nodes, infos, inputs, outputs)
     plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs)
     return plan, live, None
@@ -603,7 +646,7 @@ def _duplicates(
     payloads; weights in external files are never read, so never compared.
     """
     groups: dict[tuple, list[str]] = defaultdict(list)
-    for t in graph.initializer:
+    for t in graph.initializer if digests else ():  # no two stored alike: nothing to read
         if t.name in consts.params and t.name in digests:
             groups[(digests[t.name], t.data_type, tuple(t.dims))].append(t.name)
     out = []

@@ -9,7 +9,7 @@ graph outputs stay live to the end.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,15 +41,17 @@ class Liveness:
 SizeOf = Callable[[str], "tuple[Any, Any] | None"]
 
 
-def _size(info: TensorInfo | None) -> tuple[int, int] | None:
-    if info is None or not info.sized:
-        return None
-    return info.numel(), info.nbytes()
-
-
 def info_sizes(infos: Mapping[str, TensorInfo]) -> SizeOf:
     """(elements, bytes) of a tensor from its info; in formula mode, polynomials of the dims."""
-    return lambda t: _size(infos.get(t))
+    get = infos.get
+
+    def size(t: str) -> tuple[Any, Any] | None:
+        info = get(t)
+        if info is None or not info.sized:
+            return None
+        return info.numel(), info.nbytes()
+
+    return size
 
 
 def simulate(
@@ -199,8 +201,11 @@ def greedy_order(
     # visited in order, so a repeat of s is always the last entry
     succs: list[list[int]] = [[] for _ in steps]
     indeg = [0] * len(steps)
+    reads: list[Sequence[str]] = []  # each step's inputs, each once
     for s, step in enumerate(steps):
-        for t in set(step.inputs):
+        ins = step.inputs if len(step.inputs) < 2 else tuple(set(step.inputs))
+        reads.append(ins)
+        for t in ins:
             readers[t] = readers.get(t, 0) + 1
             p = producer.get(t)
             if p is not None and (not succs[p] or succs[p][-1] != s):
@@ -211,32 +216,43 @@ def greedy_order(
     size_of = size_of or info_sizes(infos)
 
     def nbytes(t: str) -> int:
-        if t not in sizes:
+        nb = sizes.get(t)
+        if nb is None:
             size = size_of(t)
-            sizes[t] = size[1] if size else 0
-        return sizes[t]
+            nb = sizes[t] = size[1] if size else 0
+        return nb
+
+    grows: dict[int, Any] = {}  # what a step allocates does not change; what it frees does
 
     def delta(s: int) -> int:
         step = steps[s]
-        grow = sum(
-            nbytes(t)
-            for k, t in enumerate(step.outputs)
-            if t and not (step.kind == "view" and k == 0)
-        )
-        free = sum(nbytes(t) for t in set(step.inputs) if readers.get(t) == 1 and t not in keep)
+        grow = grows.get(s)
+        if grow is None:
+            grow = grows[s] = sum(
+                nbytes(t)
+                for k, t in enumerate(step.outputs)
+                if t and not (step.kind == "view" and k == 0)
+            )
+        free = 0
+        for t in reads[s]:
+            if readers[t] == 1 and t not in keep:
+                free += nbytes(t)
         return grow - free
 
     ready = [s for s in range(len(steps)) if indeg[s] == 0]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
-        window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
-        best = min(window, key=lambda s: (delta(s), s))
-        for s in window:
-            if s != best:
-                heapq.heappush(ready, s)
+        if len(ready) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
+            best = ready.pop()
+        else:
+            window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
+            best = min(window, key=lambda s: (delta(s), s))
+            for s in window:
+                if s != best:
+                    heapq.heappush(ready, s)
         order.append(best)
-        for t in set(steps[best].inputs):
+        for t in reads[best]:
             readers[t] -= 1
         for nxt in succs[best]:
             indeg[nxt] -= 1

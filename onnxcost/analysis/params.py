@@ -21,7 +21,7 @@ from math import prod
 import onnx
 
 from onnxcost import dtypes
-from onnxcost.model.graph import Graph, subgraph_attrs
+from onnxcost.model.graph import Graph
 from onnxcost.model.loader import iter_graphs
 from onnxcost.rules.registry import TensorInfo
 
@@ -133,9 +133,9 @@ def classify(
             c.unused.append(name)
 
     for i in g.order:
-        node = g.nodes[i]
-        outs = [o for o in node.output if o]
-        if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+        op_type = g.op_types[i]
+        outs = [o for o in g.outputs[i] if o]
+        if op_type == "Constant" and g.domains[i] in ("", "ai.onnx"):
             for o in outs:
                 add_source(o)
             c.folded.add(i)
@@ -143,8 +143,8 @@ def classify(
         ins = g.inputs[i]
         if (
             not ins
-            or node.op_type in NONDETERMINISTIC
-            or subgraph_attrs(node)
+            or op_type in NONDETERMINISTIC
+            or i in g.subgraphs
             or not all(n in c.constant for n in ins)
         ):
             continue
@@ -158,13 +158,15 @@ def classify(
                 add_source(o)
 
     for i in g.order:
+        if g.domains[i] != ML:
+            continue  # read the domain from the table: most graphs have no ML node
         for w in ml_attribute_weights(g.nodes[i], g.names[i]):
             c.params[w.name] = w
             c.attr_owner[w.name] = i
 
     # Weights stored inside subgraphs (If branches, Loop bodies) count too.
     infos = sub_infos or infos
-    for sub in iter_graphs(graph):
+    for sub in iter_graphs(graph) if g.subgraphs else ():
         if sub is graph:
             continue
         for t in sub.initializer:

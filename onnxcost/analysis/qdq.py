@@ -85,7 +85,7 @@ def quantized_nodes(graph: onnx.GraphProto) -> dict[str, str]:
     nodes = list(graph.node)
     if not any((_domain(n), n.op_type) in DEQUANTIZE for n in nodes):
         return {}  # nothing is dequantized: the common case, and a cheap pass on large graphs
-    names = _display_names(nodes)
+    names = _display_names([n.name for n in nodes], [n.op_type for n in nodes])
     types = _elem_types(graph)
     producer = {o: n for n in nodes for o in n.output if o}
 

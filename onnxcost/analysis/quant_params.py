@@ -59,6 +59,9 @@ def packed_weight_override(model: onnx.ModelProto) -> dict[str, Override]:
     packed weights of MatMulNBits (and its Mlp/Qkv/QLoRA fusions), MatMulBnb4,
     MatMulBlockQuantizedFp4Weight, GatherBlockQuantized and QMoE, and for their packed zero
     points."""
+    ms_nodes = [node for g in iter_graphs(model.graph) for node in g.node if node.domain == MS]
+    if not ms_nodes:
+        return {}  # the common case: no stored shapes to collect
     stored = _stored(model)
     out: dict[str, Override] = {}
 
@@ -72,63 +75,58 @@ def packed_weight_override(model: onnx.ModelProto) -> dict[str, Override]:
         n = prod(dims)
         out[name] = (n * 8 // bits if logical is None or n == 0 else logical, bits, label)
 
-    for g in iter_graphs(model.graph):
-        for node in g.node:
-            if node.domain != MS:
-                continue
-            a = _attrs(node)
-            op = node.op_type
-            if op == "MatMulNBits":
-                bits = int(a.get("bits", 4) or 4)
-                k, n, block = a.get("K"), a.get("N"), a.get("block_size")
-                logical = int(k) * int(n) if k and n else None
-                packed_u8(_input(node, 1), bits, f"uint{bits}", logical)
-                if k and n and block:
-                    blocks = -(-int(k) // int(block))
-                    packed_u8(_input(node, 3), bits, f"uint{bits}", int(n) * blocks)
-                else:
-                    packed_u8(_input(node, 3), bits, f"uint{bits}")
-            elif op in ("MatMulNBitsMlp", "MatMulNBitsQkv"):
-                bits = int(a.get("bits", 4) or 4)
-                k = int(a.get("K", 0) or 0)
-                if op == "MatMulNBitsMlp":
-                    n = int(a.get("N", 0) or 0)
-                    weights = ((3, n), (6, n))
-                else:
-                    nq, nkv = int(a.get("Nq", 0) or 0), int(a.get("Nkv", 0) or 0)
-                    weights = ((3, nq), (6, nkv), (9, nkv))
-                for i, n in weights:
-                    packed_u8(_input(node, i), bits, f"uint{bits}", k * n or None)
-            elif op == "MatMulNBitsQLoRA":
-                bits = int(a.get("bits", 4) or 4)
-                lora = int(a.get("lora_bits", 8) or 8)
-                k, n = a.get("K"), a.get("N")
-                packed_u8(
-                    _input(node, 1), bits, f"uint{bits}", int(k) * int(n) if k and n else None
-                )
-                packed_u8(_input(node, 3), lora, f"uint{lora}")
-                packed_u8(_input(node, 5), lora, f"uint{lora}")
-            elif op == "MatMulBnb4":
-                k, n = a.get("K"), a.get("N")
-                label = "nf4" if int(a.get("quant_type", 1) or 0) == 1 else "fp4"
-                packed_u8(_input(node, 1), 4, label, int(k) * int(n) if k and n else None)
-            elif op == "MatMulBlockQuantizedFp4Weight":
-                packed_u8(_input(node, 1), 4, "float4e2m1")
-                scale = _input(node, 2)
-                if scale in stored and stored[scale][1] == TensorProto.UINT8:
-                    out[scale] = (prod(stored[scale][0]), 8, "float8e4m3fn")  # raw E4M3 bytes
-            elif op == "GatherBlockQuantized":
-                bits = int(a.get("bits", 4) or 4)
-                packed_u8(_input(node, 0), bits, f"uint{bits}")
+    for node in ms_nodes:
+        a = _attrs(node)
+        op = node.op_type
+        if op == "MatMulNBits":
+            bits = int(a.get("bits", 4) or 4)
+            k, n, block = a.get("K"), a.get("N"), a.get("block_size")
+            logical = int(k) * int(n) if k and n else None
+            packed_u8(_input(node, 1), bits, f"uint{bits}", logical)
+            if k and n and block:
+                blocks = -(-int(k) // int(block))
+                packed_u8(_input(node, 3), bits, f"uint{bits}", int(n) * blocks)
+            else:
                 packed_u8(_input(node, 3), bits, f"uint{bits}")
-            elif op == "QMoE":
-                quant = _text(a.get("quant_type"), "int")
-                default = int(a.get("expert_weight_bits", 4) or 4)
-                for w, zp, key in ((2, 11, "fc1"), (5, 12, "fc2"), (8, 13, "fc3")):
-                    if quant in ("fp4", "nvfp4", "mxfp4", "wfp4afp8"):
-                        packed_u8(_input(node, w), 4, "float4e2m1")
-                        continue
-                    bits = int(a.get(f"{key}_expert_weight_bits") or default)
-                    packed_u8(_input(node, w), bits, f"uint{bits}")
-                    packed_u8(_input(node, zp), bits, f"uint{bits}")
+        elif op in ("MatMulNBitsMlp", "MatMulNBitsQkv"):
+            bits = int(a.get("bits", 4) or 4)
+            k = int(a.get("K", 0) or 0)
+            if op == "MatMulNBitsMlp":
+                n = int(a.get("N", 0) or 0)
+                weights = ((3, n), (6, n))
+            else:
+                nq, nkv = int(a.get("Nq", 0) or 0), int(a.get("Nkv", 0) or 0)
+                weights = ((3, nq), (6, nkv), (9, nkv))
+            for i, n in weights:
+                packed_u8(_input(node, i), bits, f"uint{bits}", k * n or None)
+        elif op == "MatMulNBitsQLoRA":
+            bits = int(a.get("bits", 4) or 4)
+            lora = int(a.get("lora_bits", 8) or 8)
+            k, n = a.get("K"), a.get("N")
+            packed_u8(_input(node, 1), bits, f"uint{bits}", int(k) * int(n) if k and n else None)
+            packed_u8(_input(node, 3), lora, f"uint{lora}")
+            packed_u8(_input(node, 5), lora, f"uint{lora}")
+        elif op == "MatMulBnb4":
+            k, n = a.get("K"), a.get("N")
+            label = "nf4" if int(a.get("quant_type", 1) or 0) == 1 else "fp4"
+            packed_u8(_input(node, 1), 4, label, int(k) * int(n) if k and n else None)
+        elif op == "MatMulBlockQuantizedFp4Weight":
+            packed_u8(_input(node, 1), 4, "float4e2m1")
+            scale = _input(node, 2)
+            if scale in stored and stored[scale][1] == TensorProto.UINT8:
+                out[scale] = (prod(stored[scale][0]), 8, "float8e4m3fn")  # raw E4M3 bytes
+        elif op == "GatherBlockQuantized":
+            bits = int(a.get("bits", 4) or 4)
+            packed_u8(_input(node, 0), bits, f"uint{bits}")
+            packed_u8(_input(node, 3), bits, f"uint{bits}")
+        elif op == "QMoE":
+            quant = _text(a.get("quant_type"), "int")
+            default = int(a.get("expert_weight_bits", 4) or 4)
+            for w, zp, key in ((2, 11, "fc1"), (5, 12, "fc2"), (8, 13, "fc3")):
+                if quant in ("fp4", "nvfp4", "mxfp4", "wfp4afp8"):
+                    packed_u8(_input(node, w), 4, "float4e2m1")
+                    continue
+                bits = int(a.get(f"{key}_expert_weight_bits") or default)
+                packed_u8(_input(node, w), bits, f"uint{bits}")
+                packed_u8(_input(node, zp), bits, f"uint{bits}")
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import click
@@ -87,14 +88,14 @@ def analyze(
     strict: bool,
 ) -> None:
     """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
-    from onnxcost.analysis import modules as modules_module
-    from onnxcost.analysis import roofline, scaling
+    # each module is imported where it is needed: a plain analysis needs few of them
     from onnxcost.analysis.analyzer import analyze as run_analysis
-    from onnxcost.hardware import database as hardware
-    from onnxcost.report import plot as plot_module
-    from onnxcost.report.render import render_scaling
 
-    spec = hardware.get(hw) if hw else None
+    spec = None
+    if hw:
+        from onnxcost.hardware import database as hardware
+
+        spec = hardware.get(hw)
     if depth is not None and by != "module":
         raise UsageError("--depth folds the module tree: give --by module")
     if plot and spec is None:
@@ -126,6 +127,9 @@ def analyze(
                 if fmt in VIEW_FORMATS
                 else "--by module shows one analysis: give --dim a single value"
             )
+        from onnxcost.analysis import scaling
+        from onnxcost.report.render import render_scaling
+
         ((dim, values),) = lists.items()
         rows = scaling.scale(
             model,
@@ -143,20 +147,32 @@ def analyze(
     report = run_analysis(
         model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
     )
-    if spec is not None:
-        roofline.apply(report, spec)
-        if plot:
-            plot_module.roofline_plot(report, spec, plot)
-    if by == "module":
-        report.modules = modules_module.aggregate(report, depth=depth)
-    symbolic = None
-    if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
-        symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
-    text = _render_any(report, fmt, per_node, top)
-    if symbolic is not None and fmt != "json":
-        from onnxcost.report.render import render_formulas
+    # The report lives to the end: full collections while it is rendered need not rescan its
+    # objects (on large graphs they took most of the rendering time).
+    gc.freeze()
+    try:
+        if spec is not None:
+            from onnxcost.analysis import roofline
 
-        text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
+            roofline.apply(report, spec)
+            if plot:
+                from onnxcost.report import plot as plot_module
+
+                plot_module.roofline_plot(report, spec, plot)
+        if by == "module":
+            from onnxcost.analysis import modules as modules_module
+
+            report.modules = modules_module.aggregate(report, depth=depth)
+        symbolic = None
+        if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
+            symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+        text = _render_any(report, fmt, per_node, top)
+        if symbolic is not None and fmt != "json":
+            from onnxcost.report.render import render_formulas
+
+            text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
+    finally:
+        gc.unfreeze()
     write_output(text, output)
 
 

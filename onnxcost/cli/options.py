@@ -242,7 +242,9 @@ def write_output(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
         return
     try:
-        Path(output).write_text(text, encoding="utf-8")
+        with Path(output).open("w", encoding="utf-8") as f:
+            for k in range(0, len(text), 1 << 20):  # no encoded copy of a large report at once
+                f.write(text[k : k + (1 << 20)])
     except OSError as e:
         raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
 

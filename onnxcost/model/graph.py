@@ -6,6 +6,7 @@ in a second and a few hundred bytes per node."""
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import onnx
@@ -15,7 +16,9 @@ from onnxcost.errors import ModelError
 
 @dataclass
 class Graph:
-    nodes: list[onnx.NodeProto]
+    # the proto's own node list: each node read from it as needed. A list of them would keep a
+    # wrapper per node alive, and protobuf keeps more beside each (250 bytes a node)
+    nodes: Sequence[onnx.NodeProto]
     names: list[str]  # unique display name per node
     inputs: list[list[str]]  # per node: explicit inputs (non-empty) + outer names its subgraphs use
     succs: list[list[int]]  # node index -> the nodes that read its outputs (one entry each)
@@ -26,18 +29,81 @@ class Graph:
     graph_outputs: list[str]
     initializers: set[str]
     file_order: bool  # False when the file's order was not topological and we sorted
+    # Per node, read once from its proto (each read of a proto field makes new objects): name,
+    # op type, domain and outputs as written, and the graphs its attributes hold (If, Loop, Scan).
+    onnx_names: list[str]
+    op_types: list[str]
+    domains: list[str]
+    outputs: list[list[str]]
+    subgraphs: dict[int, list[onnx.GraphProto]]
+    node_inputs: list[list[str]]  # as written: '' where an optional input is left out
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
         return None if i is None else self.nodes[i]
 
 
+@dataclass
+class NodeTable:
+    """The fields of a graph's nodes that the analysis reads."""
+
+    nodes: Sequence[onnx.NodeProto]
+    onnx_names: list[str]
+    op_types: list[str]
+    domains: list[str]
+    inputs: list[list[str]]
+    outputs: list[list[str]]
+    attributed: list[int]  # the nodes that have attributes
+    subgraphs: dict[int, list[onnx.GraphProto]]  # node -> the graphs its attributes hold
+    tensors: list[onnx.TensorProto]  # the tensors attributes hold (Constant values, ...)
+
+
+def read_nodes(graph: onnx.GraphProto) -> NodeTable:
+    t = NodeTable(graph.node, [], [], [], [], [], [], {}, [])
+    one = {}.setdefault  # one str per op type and domain, not one per node
+    for i, node in enumerate(t.nodes):
+        op_type, domain = node.op_type, node.domain
+        t.onnx_names.append(node.name)
+        t.op_types.append(one(op_type, op_type))
+        t.domains.append(one(domain, domain))
+        t.inputs.append(node.input[:])  # a slice: the fastest way to a list
+        t.outputs.append(node.output[:])
+        if node.attribute:
+            t.attributed.append(i)
+            subs: list[onnx.GraphProto] = []
+            for a in node.attribute:
+                kind = a.type
+                if kind == _GRAPH:
+                    subs.append(a.g)
+                elif kind == _GRAPHS:
+                    subs.extend(a.graphs)
+                elif kind == _TENSOR:
+                    t.tensors.append(a.t)
+                elif kind == _SPARSE_TENSOR:
+                    t.tensors += (a.sparse_tensor.values, a.sparse_tensor.indices)
+                elif kind == _TENSORS:
+                    t.tensors.extend(a.tensors)
+            if subs:
+                t.subgraphs[i] = subs
+    return t
+
+
+_A = onnx.AttributeProto
+_GRAPH, _GRAPHS, _TENSOR, _SPARSE_TENSOR, _TENSORS = (
+    _A.GRAPH,
+    _A.GRAPHS,
+    _A.TENSOR,
+    _A.SPARSE_TENSOR,
+    _A.TENSORS,
+)
+
+
 def subgraph_attrs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
     out: list[onnx.GraphProto] = []
     for a in node.attribute:
-        if a.type == onnx.AttributeProto.GRAPH:
+        if a.type == _GRAPH:
             out.append(a.g)
-        elif a.type == onnx.AttributeProto.GRAPHS:
+        elif a.type == _GRAPHS:
             out.extend(a.graphs)
     return out
 
@@ -66,17 +132,17 @@ def free_names(graph: onnx.GraphProto) -> set[str]:
     return used[0] - defined[0]
 
 
-def build(graph: onnx.GraphProto) -> Graph:
-    """Build and validate the DAG of the top-level graph."""
+def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
+    """Build and validate the DAG of the top-level graph (`table`: its nodes, if read already)."""
+    t = table or read_nodes(graph)
     inits = {i.name for i in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
     graph_inputs = [vi.name for vi in graph.input if vi.name not in inits]
     available = set(inits) | {vi.name for vi in graph.input}
-    nodes = list(graph.node)
-    names = _display_names(nodes)
+    names = _display_names(t.onnx_names, t.op_types)
 
     producer: dict[str, int] = {}
-    for i, node in enumerate(nodes):
-        for out in node.output:
+    for i, outs in enumerate(t.outputs):
+        for out in outs:
             if not out:
                 continue
             if out in producer:
@@ -92,37 +158,50 @@ def build(graph: onnx.GraphProto) -> Graph:
 
     inputs: list[list[str]] = []
     consumers: dict[str, list[int]] = {}
-    succs: list[list[int]] = [[] for _ in nodes]
-    preds: list[list[int]] = [[] for _ in nodes]
+    succs: list[list[int]] = [[] for _ in t.nodes]
+    indeg = [0] * len(t.nodes)
     file_order = True
-    for i, node in enumerate(nodes):
-        names_in = [n for n in node.input if n]
-        for sub in subgraph_attrs(node):
-            names_in.extend(sorted(free_names(sub) - set(names_in)))
-        seen: set[str] = set()
+    for i, ins in enumerate(t.inputs):
+        names_in = ins if all(ins) else [n for n in ins if n]  # the same list when it can be
+        subs = t.subgraphs.get(i)
+        if subs:
+            names_in = list(names_in)
+            for sub in subs:
+                names_in.extend(sorted(free_names(sub) - set(names_in)))
+        last = -1
         for name in names_in:
-            if name in producer:
-                p = producer[name]
-                if not preds[i] or preds[i][-1] != p:  # duplicates are harmless, fewer is cheaper
+            p = producer.get(name)
+            if p is not None:
+                if p != last:  # duplicates are harmless, fewer is cheaper
                     succs[p].append(i)
-                    preds[i].append(p)
+                    indeg[i] += 1
+                    last = p
                 file_order = file_order and p < i
             elif name not in available:
                 raise ModelError(
-                    f"node {names[i]!r} ({node.op_type}) consumes tensor {name!r} that nothing produces"
+                    f"node {names[i]!r} ({t.op_types[i]}) consumes tensor {name!r} that nothing "
+                    "produces"
                 )
-            if name not in seen:
-                consumers.setdefault(name, []).append(i)
-                seen.add(name)
+            readers = consumers.get(name)
+            if readers is None:
+                consumers[name] = [i]
+            elif readers[-1] != i:  # once per node
+                readers.append(i)
         inputs.append(names_in)
 
     for out in graph.output:
         if out.name not in producer and out.name not in available:
             raise ModelError(f"graph output {out.name!r} is produced by no node")
 
-    order = list(range(len(nodes))) if file_order else _topological(succs, preds, names)
+    order = (
+        list(range(len(t.nodes)))
+        if file_order
+        else _topological(
+            succs, indeg, names, lambda u: [producer[n] for n in inputs[u] if n in producer]
+        )
+    )
     return Graph(
-        nodes=nodes,
+        nodes=t.nodes,
         names=names,
         inputs=inputs,
         succs=succs,
@@ -133,12 +212,20 @@ def build(graph: onnx.GraphProto) -> Graph:
         graph_outputs=[o.name for o in graph.output],
         initializers=inits,
         file_order=file_order,
+        onnx_names=t.onnx_names,
+        op_types=t.op_types,
+        domains=t.domains,
+        outputs=t.outputs,
+        subgraphs=t.subgraphs,
+        node_inputs=t.inputs,
     )
 
 
-def _topological(succs: list[list[int]], preds: list[list[int]], names: list[str]) -> list[int]:
+def _topological(
+    succs: list[list[int]], indeg: list[int], names: list[str], preds: Callable[[int], list[int]]
+) -> list[int]:
     """Kahn's algorithm, smallest index first (file order where the file allows it)."""
-    indeg = [len(p) for p in preds]
+    indeg = list(indeg)
     ready = [i for i, d in enumerate(indeg) if d == 0]
     heapq.heapify(ready)
     order: list[int] = []
@@ -155,16 +242,16 @@ def _topological(succs: list[list[int]], preds: list[list[int]], names: list[str
         u = next(i for i, d in enumerate(indeg) if d > 0)
         while u not in seen:
             seen.add(u)
-            u = next(p for p in preds[u] if indeg[p] > 0)
+            u = next(p for p in preds(u) if indeg[p] > 0)
         raise ModelError(f"graph has a cycle through node {names[u]!r}")
     return order
 
 
-def _display_names(nodes: list[onnx.NodeProto]) -> list[str]:
+def _display_names(onnx_names: list[str], op_types: list[str]) -> list[str]:
     names: list[str] = []
     used: set[str] = set()
-    for i, node in enumerate(nodes):
-        base = node.name or f"{node.op_type}_{i}"
+    for i, (onnx_name, op_type) in enumerate(zip(onnx_names, op_types, strict=True)):
+        base = onnx_name or f"{op_type}_{i}"
         name, k = base, 1
         while name in used:
             k += 1

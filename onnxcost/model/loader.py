@@ -15,15 +15,16 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import onnx
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
-from onnxcost.errors import ModelError, NodeError
+from onnxcost.errors import ModelError, NodeError, OnnxCostError
 from onnxcost.model import attrs
-from onnxcost.model.graph import Graph, build, subgraph_attrs
+from onnxcost.model.graph import Graph, NodeTable, build, read_nodes, subgraph_attrs
 
 # Tensors up to this many elements keep their values (shapes, axes, scalars for propagation).
 SMALL_CONSTANT_ELEMENTS = 1024
@@ -65,22 +66,24 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
         proto = onnx.ModelProto()
         proto.CopyFrom(model)
         loaded = LoadedModel(proto, None)
+        text_checked = False  # its bytes would be a copy of the whole model: the walk checks
     else:
         path = Path(model)
         data = _read(path)
+        text_checked = _all_text(data)  # before the parse: never two parsed copies at once
         loaded = LoadedModel(_parse(data, path), path, file_bytes=len(data))
         del data
     _validate_top(loaded.model, loaded.path)
-    _validate_text(loaded.model, loaded.path)
-    _validate_nesting(loaded.model.graph)
-    _validate_nodes(loaded.model)
-    _validate_dims(loaded)
+    if not text_checked:
+        _validate_text(loaded.model, loaded.path)
+    graphs, tensors, table = _walk(loaded.model)
+    _validate_dims(graphs, tensors)
     # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
     # value_info, so this DAG (and its node protos) serves the rest of the analysis.
-    loaded.graph = build(loaded.model.graph)
-    _check_external(loaded)
+    loaded.graph = build(loaded.model.graph, table)
+    tensors = _check_external(loaded, tensors)
     loaded.same_contents = _same_contents(loaded.model.graph)
-    _strip_payloads(loaded.model)
+    _strip_payloads(tensors)
     return loaded
 
 
@@ -193,33 +196,82 @@ def _validate_top(proto: onnx.ModelProto, path: Path | None) -> None:
         raise ModelError(f"{where}: graph is empty (no nodes, no outputs)")
 
 
+@lru_cache(maxsize=1)
+def _utf8_model() -> type[Message] | None:
+    """ModelProto under edition 2023, whose strings are UTF-8 checked as they are parsed: onnx's
+    schema (proto2) leaves them unchecked. None where protobuf predates editions."""
+    try:
+        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+        schema = descriptor_pb2.FileDescriptorProto()
+        onnx.ModelProto.DESCRIPTOR.file.CopyToProto(schema)
+        schema.syntax, schema.edition = "editions", descriptor_pb2.EDITION_2023
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(schema)
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName("onnx.ModelProto"))
+    except Exception:
+        return None
+
+
+def _all_text(data: bytearray) -> bool:
+    """True when every string field of the model in `data` is UTF-8: the bytes parse under
+    `_utf8_model` (in C, 50 times faster than `_validate_text`'s walk). False when they do not,
+    or cannot be checked that way: the walk then finds the field, or finds nothing wrong."""
+    checked = _utf8_model()
+    if checked is None:
+        return False
+    try:
+        checked.FromString(data)
+    except Exception:
+        return False
+    return True
+
+
 def _validate_text(proto: onnx.ModelProto, path: Path | None) -> None:
     """Every string field must be UTF-8 text. Protobuf hands back invalid UTF-8 as bytes, which
     would surface later as confusing type errors (names sorted, printed, written as JSON)."""
+    kinds: dict[FieldDescriptor, int] = {}  # each field's _kind, worked out once
     stack: list[Message] = [proto]
     while stack:
         msg = stack.pop()
         for fd, value in msg.ListFields():
-            if fd.type == FieldDescriptor.TYPE_MESSAGE:
-                if _is_repeated(fd):
-                    stack.extend(value)
-                else:
-                    stack.append(value)
-            elif fd.type == FieldDescriptor.TYPE_STRING:
-                for text in value if _is_repeated(fd) else (value,):
-                    if not isinstance(text, str):
-                        owner = getattr(msg, "name", "")
-                        raise ModelError(
-                            f"{path or 'model'}: {msg.DESCRIPTOR.name}"
-                            + (f" {owner!r}" if isinstance(owner, str) and owner else "")
-                            + f": field {fd.name!r} is not valid UTF-8 ({bytes(text)[:40]!r})"
-                        )
+            kind = kinds.get(fd)
+            if kind is None:
+                kind = kinds[fd] = _kind(fd)
+            if kind == _MESSAGES:
+                stack.extend(value)
+            elif kind == _MESSAGE:
+                stack.append(value)
+            elif kind == _TEXT:
+                if value.__class__ is not str:
+                    raise _not_text(path, msg, fd, value)
+            elif kind == _TEXTS:
+                for text in value:
+                    if text.__class__ is not str:
+                        raise _not_text(path, msg, fd, text)
 
 
-def _is_repeated(fd: FieldDescriptor) -> bool:
+_OTHER, _MESSAGE, _MESSAGES, _TEXT, _TEXTS = range(5)
+
+
+def _kind(fd: FieldDescriptor) -> int:
     # protobuf >= 5 has is_repeated; older versions only the label
     flag = getattr(fd, "is_repeated", None)
-    return bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
+    repeated = bool(flag) if flag is not None else fd.label == FieldDescriptor.LABEL_REPEATED
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        return _MESSAGES if repeated else _MESSAGE
+    if fd.type == FieldDescriptor.TYPE_STRING:
+        return _TEXTS if repeated else _TEXT
+    return _OTHER
+
+
+def _not_text(path: Path | None, msg: Message, fd: FieldDescriptor, text: bytes) -> ModelError:
+    owner = getattr(msg, "name", "")
+    return ModelError(
+        f"{path or 'model'}: {msg.DESCRIPTOR.name}"
+        + (f" {owner!r}" if isinstance(owner, str) and owner else "")
+        + f": field {fd.name!r} is not valid UTF-8 ({bytes(text)[:40]!r})"
+    )
 
 
 def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
@@ -236,72 +288,74 @@ def iter_graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
                     break
 
 
-def _validate_nesting(graph: onnx.GraphProto) -> None:
-    """Refuse subgraphs nested deeper than MAX_SUBGRAPH_DEPTH (costing them recurses)."""
-    stack: list[tuple[onnx.GraphProto, int, str]] = [(graph, 0, "")]
+def _walk(
+    proto: onnx.ModelProto,
+) -> tuple[list[onnx.GraphProto], list[onnx.TensorProto], NodeTable]:
+    """One pass over every graph, depth first as `iter_graphs` goes. Refuses subgraphs nested
+    more than MAX_SUBGRAPH_DEPTH deep (costing them recurses), then the first node without an op
+    type or with an attribute of a type its op does not take (attrs.py), before anything reads
+    them. Returns the graphs, every stored tensor (initializers, then those in attributes, graph
+    by graph) and the top graph's node table."""
+    opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
+    graphs: list[onnx.GraphProto] = []
+    tensors: list[onnx.TensorProto] = []
+    bad_node: OnnxCostError | None = None  # raised once the nesting is known to be fine
+    top_table = None
+    stack: list[tuple[onnx.GraphProto, int, str]] = [(proto.graph, 0, "")]
     while stack:
         g, depth, top = stack.pop()
-        for k, node in enumerate(g.node):
-            where = top or node.name or f"{node.op_type}_{k}"
-            for sub in subgraph_attrs(node):
-                if depth + 1 > MAX_SUBGRAPH_DEPTH:
-                    raise ModelError(
-                        f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"
-                    )
-                stack.append((sub, depth + 1, where))
-
-
-def _validate_nodes(proto: onnx.ModelProto) -> None:
-    """Every node has an op type, and attributes of the types its op needs (attrs.py), before
-    anything reads them."""
-    opsets = {(imp.domain or ""): imp.version for imp in proto.opset_import}
-    for g in iter_graphs(proto.graph):
-        for k, node in enumerate(g.node):
-            if not node.op_type:
-                raise ModelError(f"node {node.name or f'#{k}'!r}: no op_type: refused")
-            if not node.attribute:
-                continue
-            domain = "" if node.domain == "ai.onnx" else node.domain
-            bad = attrs.type_error(node, opsets.get(domain, 0))
-            if bad:
-                raise NodeError(
-                    f"node {node.name or f'{node.op_type}_{k}'!r} ({node.op_type}): {bad}"
-                )
-
-
-def iter_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    """Every stored tensor: initializers and Constant/attribute tensors, in all subgraphs."""
-    for g in iter_graphs(graph):
-        yield from g.initializer
+        graphs.append(g)
+        table = read_nodes(g)
+        if top_table is None:
+            top_table = table
+        tensors.extend(g.initializer)
         for s in g.sparse_initializer:
-            yield s.values
-            yield s.indices
-        for node in g.node:
-            for attr in node.attribute:
-                if attr.type == onnx.AttributeProto.TENSOR:
-                    yield attr.t
-                elif attr.type == onnx.AttributeProto.SPARSE_TENSOR:
-                    yield attr.sparse_tensor.values
-                    yield attr.sparse_tensor.indices
-                elif attr.type == onnx.AttributeProto.TENSORS:
-                    yield from attr.tensors
+            tensors += (s.values, s.indices)
+        tensors += table.tensors
+        bad_node = bad_node or _bad_node(table, opsets)
+        for k, subs in table.subgraphs.items():
+            where = top or table.onnx_names[k] or f"{table.op_types[k]}_{k}"
+            if depth + 1 > MAX_SUBGRAPH_DEPTH:
+                raise ModelError(
+                    f"node {where!r}: subgraphs nested more than {MAX_SUBGRAPH_DEPTH} deep: refused"
+                )
+            stack.extend((sub, depth + 1, where) for sub in subs)
+    if bad_node is not None:
+        raise bad_node
+    return graphs, tensors, top_table  # type: ignore[return-value]
 
 
-def _validate_dims(loaded: LoadedModel) -> None:
+def _bad_node(t: NodeTable, opsets: dict[str, int]) -> OnnxCostError | None:
+    """The first node without an op type or with an attribute of a type its op does not take."""
+    first = t.op_types.index("") if "" in t.op_types else len(t.nodes)
+    for k in t.attributed:
+        if k >= first:
+            break
+        domain = t.domains[k]
+        bad = attrs.type_error(t.nodes[k], opsets.get("" if domain == "ai.onnx" else domain, 0))
+        if bad:
+            name = t.onnx_names[k] or f"{t.op_types[k]}_{k}"
+            return NodeError(f"node {name!r} ({t.op_types[k]}): {bad}")
+    if first < len(t.nodes):
+        return ModelError(f"node {t.onnx_names[first] or f'#{first}'!r}: no op_type: refused")
+    return None
+
+
+def _validate_dims(graphs: list[onnx.GraphProto], tensors: list[onnx.TensorProto]) -> None:
     """Stored tensors and declared graph inputs must not have negative dims; no rank beyond
     MAX_RANK anywhere.
 
     Except -1 on a declared input or type (paddle2onnx and others write it for "unknown"): it
     becomes an unknown dim, and `--input-shape` can give the input's shape.
     """
-    graph = loaded.model.graph
-    for t in iter_tensors(graph):
-        if len(t.dims) > MAX_RANK:
-            raise ModelError(f"tensor {t.name!r}: rank {len(t.dims)} (limit {MAX_RANK}): refused")
-        for d in t.dims:
-            if d < 0:
-                raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
-    for g in iter_graphs(graph):
+    for t in tensors:
+        dims = t.dims
+        if len(dims) > MAX_RANK:
+            raise ModelError(f"tensor {t.name!r}: rank {len(dims)} (limit {MAX_RANK}): refused")
+        if dims and min(dims) < 0:
+            d = next(d for d in dims if d < 0)
+            raise ModelError(f"tensor {t.name!r}: negative dim {d} in its declared shape")
+    for g in graphs:
         n_in = len(g.input)
         for k, vi in enumerate((*g.input, *g.output, *g.value_info)):
             tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
@@ -313,7 +367,7 @@ def _validate_dims(loaded: LoadedModel) -> None:
                     continue
                 if k < n_in and d.dim_value != -1:
                     raise ModelError(f"graph input {vi.name!r}: negative dim {d.dim_value}")
-                if not (k < n_in and g is graph):  # the top graph's inputs: `bind` decides
+                if not (k < n_in and g is graphs[0]):  # the top graph's inputs: `bind` decides
                     d.Clear()
 
 
@@ -333,19 +387,21 @@ def _bad_location(loc: str) -> str | None:
     return None
 
 
-def _check_external(loaded: LoadedModel) -> None:
+def _check_external(loaded: LoadedModel, tensors: list[onnx.TensorProto]) -> list[onnx.TensorProto]:
     """Refuse external-data locations that leave the model's folder; never open any of them.
 
     Each external tensor then becomes a plain tensor with no payload (dims and dtype kept), so
     nothing downstream (onnx's or onnxruntime's helpers resolve locations against the working
-    directory) can ever read one.
+    directory) can ever read one. Returns the other tensors: those that may hold a payload.
     """
+    stored = []
     base = loaded.path.parent if loaded.path else None
     base_real = os.path.realpath(base) if base is not None else None
     checked: set[str] = set()  # each distinct location is checked once (a realpath each)
-    for t in iter_tensors(loaded.model.graph):
+    for t in tensors:
         if t.data_location != onnx.TensorProto.EXTERNAL:
             t.ClearField("external_data")  # ignored by every reader; dropped to be sure
+            stored.append(t)
             continue
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
@@ -376,6 +432,7 @@ def _check_external(loaded: LoadedModel) -> None:
             + ", ".join(loaded.missing_external)
             + " (not needed: weights are counted from declared shapes)"
         )
+    return stored
 
 
 def _drop_payload(t: onnx.TensorProto) -> None:
@@ -427,9 +484,9 @@ def _same_contents(graph: onnx.GraphProto) -> dict[str, bytes]:
     return out
 
 
-def _strip_payloads(proto: onnx.ModelProto) -> None:
+def _strip_payloads(tensors: list[onnx.TensorProto]) -> None:
     """Drop weight bytes we will never need; keep small constants' values for shape inference."""
-    for t in iter_tensors(proto.graph):
+    for t in tensors:
         n = _elements(t)
         if n <= SMALL_CONSTANT_ELEMENTS and not _oversized_payload(t, n):
             continue

@@ -48,8 +48,9 @@ def _from_name(name: str) -> list[str]:
     return []
 
 
-def node_scope(node: onnx.NodeProto) -> tuple[list[str], str, bool]:
-    """(scope segments, source, metadata_unreadable). source: metadata | name | none."""
+def node_scope(node: onnx.NodeProto, name: str | None = None) -> tuple[list[str], str, bool]:
+    """(scope segments, source, metadata_unreadable). source: metadata | name | none.
+    `name`: the node's name, if read already."""
     bad = False
     for prop in node.metadata_props:
         if prop.key == NAME_SCOPES_KEY:
@@ -57,7 +58,7 @@ def node_scope(node: onnx.NodeProto) -> tuple[list[str], str, bool]:
             if segments is not None:
                 return segments, "metadata", False
             bad = True
-    segments = _from_name(node.name)
+    segments = _from_name(node.name if name is None else name)
     return segments, ("name" if segments else "none"), bad
 
 

@@ -58,16 +58,21 @@ class NodeCost:
     def memory_traffic_bytes(self) -> int:
         return self.bytes_read + self.bytes_written
 
-    def to_dict(self) -> dict[str, Any]:
-        # what asdict() gives, built directly: asdict's deep copy dominated `check` and `diff`
-        # on large graphs (6 s for 250,000 nodes)
-        d = {k: getattr(self, k) for k in _NODE_FIELDS}
-        d["inputs"], d["outputs"], d["notes"] = (
-            list(self.inputs),
-            list(self.outputs),
-            list(self.notes),
-        )
-        d["output_shapes"] = [None if s is None else list(s) for s in self.output_shapes]
+    def to_dict(self, copy: bool = True) -> dict[str, Any]:
+        """What asdict() gives, built directly: asdict's deep copy dominated `check` and `diff`
+        on large graphs (6 s for 250,000 nodes). `copy=False`: the lists are the record's own
+        (for a document written out at once)."""
+        # __init__ sets the fields in their order: the instance dict holds them so, copied in C
+        d = dict(self.__dict__)
+        if len(d) != len(_NODE_FIELDS):  # an attribute of someone's own: fields only
+            d = {k: d[k] for k in _NODE_FIELDS}
+        if copy:
+            d["inputs"], d["outputs"], d["notes"] = (
+                list(self.inputs),
+                list(self.outputs),
+                list(self.notes),
+            )
+            d["output_shapes"] = [None if s is None else list(s) for s in self.output_shapes]
         d["memory_traffic_bytes"] = self.memory_traffic_bytes
         for k in ("latency_s", "t_compute_s", "t_memory_s", "bound", "intensity"):
             if d[k] is None:
@@ -216,6 +221,13 @@ class MemoryPlan:
     best_peak_step: int | None = None  # position in best_order at its peak
 
 
+_MEMORY_FIELDS = tuple(f.name for f in fields(MemoryPlan))
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
+
+
 @dataclass
 class Uncounted:
     op_type: str
@@ -267,7 +279,9 @@ class Report:
     # What a formula analysis keeps to bind its expressions to numbers (not in the JSON)
     formula_data: Any = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, copy: bool = True) -> dict[str, Any]:
+        """The JSON document. `copy=False`: the per-node records' and the timeline's lists are
+        shared, not copied (for a document written out at once)."""
         totals = asdict(self.totals)
         for k in ("latency_s", "latency_bound_s"):
             if totals[k] is None:
@@ -285,8 +299,12 @@ class Report:
             "totals": totals,
             "params_by_dtype": [asdict(p) for p in self.params_by_dtype],
             "op_types": op_types,
-            "nodes": [n.to_dict() for n in self.nodes],
-            "memory": asdict(self.memory),
+            "nodes": [n.to_dict(copy) for n in self.nodes],
+            # its lists are of numbers: copies, without asdict's deep copy of every number
+            "memory": {
+                f: _copy(getattr(self.memory, f)) if copy else getattr(self.memory, f)
+                for f in _MEMORY_FIELDS
+            },
             "uncounted": [asdict(u) for u in self.uncounted],
             "unresolved": [asdict(u) for u in self.unresolved],
             "warnings": list(self.warnings),

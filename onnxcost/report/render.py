@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import TYPE_CHECKING
 
-from onnxcost.analysis.scaling import ScalingRow, turns_compute_bound
 from onnxcost.report import sanitize
 from onnxcost.report.records import Report
 from onnxcost.report.table import table
 from onnxcost.units import dumps, format_bytes, format_count, format_seconds, ratio
+
+if TYPE_CHECKING:  # scaling imports the analyzer: only a sweep needs it
+    from onnxcost.analysis.scaling import ScalingRow
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -32,7 +35,7 @@ def _share(part: float, total: float) -> float:
 
 def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
     if fmt == "json":
-        return dumps(report.to_dict()) + "\n"
+        return dumps(report.to_dict(copy=False), end="\n")
     if fmt == "csv":
         return _csv(report)
     return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)
@@ -50,10 +53,10 @@ def _csv(report: Report) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     for n in report.nodes:
-        d = n.to_dict()
-        d["output_shapes"] = ";".join(_shape(s) for s in n.output_shapes)
+        shapes = ";".join(_shape(s) for s in n.output_shapes)
+        row = [shapes if c == "output_shapes" else getattr(n, c) for c in cols]  # no to_dict()
         # text cells are model text: no formulas, no line breaks; numbers stay numbers
-        w.writerow(["" if d.get(c) is None else _csv_value(d[c]) for c in cols])
+        w.writerow(["" if v is None else _csv_value(v) for v in row])
     return buf.getvalue()
 
 
@@ -271,6 +274,8 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 def render_scaling(dim: str, device: str, rows: list[ScalingRow], fmt: str = "table") -> str:
     """How latency, throughput and memory grow with one dim, on one device."""
+    from onnxcost.analysis.scaling import ScalingRow, turns_compute_bound
+
     turn = turns_compute_bound(rows)
     if fmt == "json":
         data = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from math import prod
 from typing import Any
 
@@ -68,6 +67,23 @@ class Unresolved(Exception):
         self.reason = reason
 
 
+class _cached:
+    """functools.cached_property without the lock it takes on each first read in Python 3.11
+    (a third of the per-node costing time). The value goes into the instance's dict, as there:
+    a frozen dataclass takes it, and later reads find it without calling anything."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
@@ -88,7 +104,7 @@ class TensorInfo:
         known = self.static or (_FORMULAS[0] and self.formula_shape is not None)
         return known and (self.elem_type != 0 or self.item_bits > 0)
 
-    @cached_property
+    @_cached
     def formula_shape(self) -> tuple | None:
         """The shape with named dims as polynomials, or None when a dim is unknown."""
         if self.shape is None:
@@ -104,7 +120,7 @@ class TensorInfo:
             out.append(d)
         return tuple(out)
 
-    @cached_property
+    @_cached
     def static(self) -> bool:
         return self.shape is not None and all(isinstance(d, int) for d in self.shape)
 
@@ -131,7 +147,7 @@ class TensorInfo:
     def nbytes(self) -> int:
         return self._nbytes if self.static else self._bytes_of(self.numel())
 
-    @cached_property
+    @_cached
     def _nbytes(self) -> int:
         return self._bytes_of(self._numel)
 
@@ -140,7 +156,7 @@ class TensorInfo:
             return (n * self.item_bits + 7) // 8
         return dtypes.nbytes(n, self.elem_type)
 
-    @cached_property
+    @_cached
     def _numel(self) -> int:
         return prod(self.shape)  # type: ignore[arg-type]
 
