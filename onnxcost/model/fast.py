@@ -139,25 +139,32 @@ def _walk(
         st.types[t.name] = (t.data_type, tuple(t.dims))
         if _has_payload(t) and prod(t.dims) <= CAP:
             st.values[t.name] = numpy_helper.to_array(t)
-    for k in order:
+    types, special, values, syms = st.types, st.special, st.values, st.syms
+    for k in order:  # the hot loop: one pass, a dict lookup and one small rule per node
         node = nodes[k]
-        domain = "" if node.domain == "ai.onnx" else node.domain
-        rule = RULES.get((domain, node.op_type))
+        op, domain = node.op_type, node.domain
+        if domain == "ai.onnx":
+            domain = ""
+        rule = RULES.get((domain, op))
         if rule is None:
-            raise GiveUp(f"op {node.op_type} of domain {domain!r}")
+            raise GiveUp(f"op {op} of domain {domain!r}")
         attrs = {a.name: a for a in node.attribute}
         st.where = (scope, k)
         outs = rule(st, node, attrs)
-        for name, t in zip(node.output, outs, strict=False):
+        names = node.output
+        for name, t in zip(names, outs, strict=False):
             if name:
-                if any(not isinstance(d, int) and not d for d in t[1]) or t[0] == 0:
+                if "" in t[1] or None in t[1] or not t[0]:
                     raise GiveUp(f"{name!r} not worked out")
-                st.types[name] = t
-        named = [j for j, o in enumerate(node.output) if o and o not in st.special]
-        if named and named[-1] >= len(outs):  # by position: output 0 may be unnamed
-            raise GiveUp(f"{node.op_type}: outputs not worked out")
-        if not domain and node.op_type in _VALUED:
-            _value(st, node, attrs)
+                types[name] = t
+        if len(outs) < len(names):  # by position: output 0 may be unnamed, a later one not
+            named = [j for j, o in enumerate(names) if o and o not in special]
+            if named and named[-1] >= len(outs):
+                raise GiveUp(f"{op}: outputs not worked out")
+        if not domain and op in _VALUED:
+            x = node.input[0] if node.input else ""
+            if op in ("Shape", "Size") or x in values or x in syms:  # else nothing to carry
+                _value(st, node, attrs)
 
 
 @fast_rule("If")
