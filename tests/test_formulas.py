@@ -216,6 +216,30 @@ def test_loop_whose_trip_count_is_a_dim() -> None:
     assert analyze(_loop_over_dim(), dims={"seq": 9}).totals.macs == 144
 
 
+def _quantized_matmuls():
+    g = GraphBuilder()
+    a = g.input("a", ["batch", 4, "seq", 16], TensorProto.UINT8)
+    bt = g.input("bt", ["batch", 4, 16, "seq"], TensorProto.UINT8)
+    sc, zp = g.weight("s", [], np.float32), g.weight("z", [], np.uint8)
+    y = g.op("QLinearMatMul", [a, sc, zp, bt, sc, zp, sc, zp])
+    w = g.weight("w", [16, 8], np.int8)
+    x = g.input("x", ["batch", "seq", 16], TensorProto.UINT8)
+    return g.build([y, g.op("MatMulInteger", [x, w])])
+
+
+def test_quantized_matmuls_over_symbolic_batch() -> None:
+    r = analyze(_quantized_matmuls(), formulas=True)
+    assert not r.unresolved and r.totals.status == "exact"
+    # QLinearMatMul [batch, 4, seq, 16] x [batch, 4, 16, seq]: batch * 4 * seq * seq * 16 MACs,
+    # 2 FLOPs each + 4 (requantize) per output element (batch * 4 * seq * seq);
+    # MatMulInteger [batch, seq, 16] x [16, 8]: batch * seq * 8 * 16 = 128 * batch * seq MACs
+    f = F.figures(r)
+    assert f["macs"] == 64 * B * S * S + 128 * B * S
+    assert f["flops"] == 2 * 64 * B * S * S + 4 * 4 * B * S * S + 2 * 128 * B * S
+    b = {"batch": 3, "seq": 5}  # 64 * 3 * 25 + 128 * 15 = 4800 + 1920
+    assert F.bind(r, b).totals.macs == analyze(_quantized_matmuls(), dims=b).totals.macs == 6720
+
+
 # --- property: every formula equals the bound analysis at random bindings -------------------
 
 MODELS = [
@@ -227,6 +251,7 @@ MODELS = [
     _strided_conv,
     _lstm,
     _loop_over_dim,
+    _quantized_matmuls,
 ]
 
 
