@@ -18,7 +18,15 @@ import onnxcost
 from onnxcost.analysis import formulas as F
 from onnxcost.analysis import roofline, scaling
 from onnxcost.analysis.analyzer import analyze
-from onnxcost.analysis.poly import MAX_DEGREE, Poly, TooLarge, Undecidable, floordiv, pmax
+from onnxcost.analysis.poly import (
+    MAX_DEGREE,
+    Poly,
+    PolyError,
+    TooLarge,
+    Undecidable,
+    floordiv,
+    pmax,
+)
 from onnxcost.cli.main import main
 from onnxcost.hardware import database as hardware
 from onnxcost.model.dims import to_poly
@@ -238,6 +246,35 @@ def test_quantized_matmuls_over_symbolic_batch() -> None:
     assert f["flops"] == 2 * 64 * B * S * S + 4 * 4 * B * S * S + 2 * 128 * B * S
     b = {"batch": 3, "seq": 5}  # 64 * 3 * 25 + 128 * 15 = 4800 + 1920
     assert F.bind(r, b).totals.macs == analyze(_quantized_matmuls(), dims=b).totals.macs == 6720
+
+
+def _odd_names(n: str = "p2o.DynamicDimension.0", h: str = "p2o.DynamicDimension.1"):
+    g = GraphBuilder()
+    x = g.input("x", [n, 3, h, "p2o.DynamicDimension.2"])
+    return g.build([g.conv(x, 3, 8, 3, strides=[2, 2], pads=[1, 1, 1, 1])])
+
+
+def test_dim_names_that_are_not_identifiers_are_written_as_identifiers() -> None:
+    r = analyze(_odd_names(), formulas=True)
+    assert not r.unresolved
+    strings = F.formulas(r)
+    # paddle2onnx's names: identifiers in the formulas, listed in `symbols`
+    assert strings["symbols"] == {
+        f"p2o_DynamicDimension_{i}": f"p2o.DynamicDimension.{i}" for i in range(3)
+    }
+    # the strided conv: out side floor((H + 2 - 3)/2) + 1 = floor((H + 1)/2), each output element
+    # 3 * 3 * 3 MACs for each of 8 channels: 216 * N * floor((H + 1)/2) * floor((W + 1)/2)
+    b = {f"p2o.DynamicDimension.{i}": v for i, v in enumerate((2, 9, 6))}  # 216*2*5*3 = 6480
+    written = {F.symbol(k): v for k, v in b.items()}
+    assert _sym(strings["macs"], written) == 6480 == analyze(_odd_names(), dims=b).totals.macs
+    for key in F.FIGURES:
+        assert _sym(strings[key], written) == getattr(F.bind(r, b).totals, key), key
+    # two names written alike would make a formula ambiguous: refused, not guessed
+    with pytest.raises(PolyError, match="would both be written"):
+        F.formulas(analyze(_odd_names("a.b", "a_b"), formulas=True))
+    # other text that names a dim is an identifier made of it; quotes or brackets: no formula
+    assert str(to_poly("?")) == "dim" and str(to_poly("seq len") * 2) == "2*seq_len"
+    assert str(to_poly("floor(p2o.H/2 - 1/2) + 1")) == "floor((p2o_H + 1)/2)"
 
 
 # --- property: every formula equals the bound analysis at random bindings -------------------

@@ -15,7 +15,16 @@ from fractions import Fraction
 from typing import Any
 
 from onnxcost.analysis import memory
-from onnxcost.analysis.poly import Poly, PolyError, TooLarge, Unbound, _nonneg, pmax, pretty
+from onnxcost.analysis.poly import (
+    Poly,
+    PolyError,
+    TooLarge,
+    Unbound,
+    _nonneg,
+    pmax,
+    pretty,
+    symbol,
+)
 from onnxcost.report.records import MemoryPlan, Report, TensorSummary
 from onnxcost.rules.registry import TensorInfo, dim_poly
 
@@ -318,11 +327,35 @@ def latency(report: Report, spec: Any) -> str:
     return " + ".join(parts) or "0"
 
 
-def formulas(report: Report, spec: Any = None) -> dict[str, str]:
-    """The JSON `formulas` object: each total as a sympy expression string."""
-    out = {k: str(v) for k, v in figures(report).items()}
+def symbols(report: Report) -> dict[str, str]:
+    """The dims whose names formulas write as other identifiers (poly.symbol): {written: name}.
+
+    Two names written alike (`a.b` and `a_b`) would make a formula ambiguous: refused."""
+    fd = report.formula_data
+    names = set(fd.unbound if fd is not None else ())
+    for v in figures(report).values():
+        if isinstance(v, Poly):
+            names |= v.names()
+    out: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (symbol(n) != n, n)):  # identifiers first
+        written = symbol(name)
+        if written in out:
+            raise PolyError(
+                f"dims {out[written]!r} and {name!r} would both be written {written!r} in formulas"
+            )
+        out[written] = name
+    return {k: v for k, v in out.items() if k != v}
+
+
+def formulas(report: Report, spec: Any = None) -> dict[str, Any]:
+    """The JSON `formulas` object: each total as a sympy expression string, and `symbols`
+    ({identifier: dim name}) when a dim's name is not an identifier."""
+    renamed = symbols(report)
+    out: dict[str, Any] = {k: str(v) for k, v in figures(report).items()}
     if spec is not None:
         out["latency_s"] = latency(report, spec)
+    if renamed:
+        out["symbols"] = renamed
     return out
 
 
@@ -425,4 +458,5 @@ __all__ = [
     "formulas",
     "is_symbolic",
     "latency",
+    "symbols",
 ]

@@ -14,7 +14,9 @@ file cannot grow them without bound (`TooLarge`).
 
 from __future__ import annotations
 
+import keyword
 import operator
+import re
 from collections.abc import Iterable, Mapping
 from numbers import Integral
 
@@ -46,14 +48,12 @@ class Unbound(PolyError):
 class Op:
     """An opaque atom: floor(arg / k), or Max / Min of its args."""
 
-    __slots__ = ("_hash", "args", "k", "key", "kind")
+    __slots__ = ("_hash", "_text", "args", "k", "key", "kind")
 
     def __init__(self, kind: str, args: tuple, k: int = 1) -> None:
         self.kind, self.args, self.k = kind, args, k
-        if kind == "floor":
-            self.key = f"floor(({args[0]})/{k})"
-        else:
-            self.key = f"{kind}({', '.join(map(str, args))})"
+        self._text: str | None = None
+        self.key = self.text(raw=True)  # the dims' own names: two names never share a key
         if len(self.key) > MAX_ATOM_CHARS:
             raise TooLarge(f"expression nested past {MAX_ATOM_CHARS} characters")
         self._hash = hash(self.key)
@@ -63,6 +63,19 @@ class Op:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Op) and other.key == self.key
+
+    def text(self, raw: bool = False) -> str:
+        """Python/sympy syntax, names as `symbol` writes them (`raw`: the dims' own names)."""
+        if not raw and self._text is not None:
+            return self._text
+        args = [_text(a, raw) for a in self.args]
+        if self.kind == "floor":
+            out = f"floor(({args[0]})/{self.k})"
+        else:
+            out = f"{self.kind}({', '.join(args)})"
+        if not raw:
+            self._text = out
+        return out
 
     def value(self, b: Mapping[str, int], partial: bool = False) -> int | Poly:
         vals = [_subs(a, b, partial) for a in self.args]
@@ -350,7 +363,7 @@ class Poly:
         return best
 
     def __str__(self) -> str:
-        return " + ".join(_term_str(m, c) for m, c in _ordered(self.terms)).replace("+ -", "- ")
+        return _text(self, False)
 
     def __repr__(self) -> str:
         return f"Poly({self})"
@@ -368,12 +381,41 @@ def _ordered(terms: dict[Mono, int]) -> list[tuple[Mono, int]]:
     return sorted(terms.items(), key=key)
 
 
-def _atom_str(a: Atom) -> str:
-    return a.key if isinstance(a, Op) else a
+_IDENT: dict[str, str] = {}
 
 
-def _term_str(m: Mono, c: int) -> str:
-    factors = [_atom_str(a) + (f"**{e}" if e > 1 else "") for a, e in m]
+def symbol(name: str) -> str:
+    """A dim's name as formulas write it: the name itself when it is a Python identifier, else
+    an identifier made of it (`p2o.DynamicDimension.0` -> `p2o_DynamicDimension_0`, `?` ->
+    `dim`); the JSON lists those in `formulas.symbols`."""
+    out = _IDENT.get(name)
+    if out is None:
+        out = name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            out = re.sub(r"\W+", "_", name, flags=re.ASCII).strip("_") or "dim"
+            out = ("d_" + out if out[0].isdigit() else out) + (
+                "_" if keyword.iskeyword(out) else ""
+            )
+        if len(_IDENT) < 100_000:
+            _IDENT[name] = out
+    return out
+
+
+def _text(x: object, raw: bool) -> str:
+    if not isinstance(x, Poly):
+        return str(x)
+    terms = (_term_str(m, c, raw) for m, c in _ordered(x.terms))
+    return " + ".join(terms).replace("+ -", "- ")
+
+
+def _atom_str(a: Atom, raw: bool = False) -> str:
+    if isinstance(a, Op):
+        return a.key if raw else a.text()
+    return a if raw else symbol(a)
+
+
+def _term_str(m: Mono, c: int, raw: bool = False) -> str:
+    factors = [_atom_str(a, raw) + (f"**{e}" if e > 1 else "") for a, e in m]
     if not factors:
         return str(c)
     body = "*".join(factors)
@@ -575,4 +617,5 @@ __all__ = [
     "pmin",
     "pretty",
     "si",
+    "symbol",
 ]
