@@ -143,6 +143,49 @@ def _make(terms: dict[Mono, int]) -> int | Poly:
     return p
 
 
+def _new(terms: dict[Mono, int]) -> int | Poly:
+    """_make for terms that hold no zero coefficient."""
+    n = len(terms)
+    if n == 0:
+        return 0
+    if n == 1 and () in terms:
+        return terms[()]
+    if n > MAX_TERMS:
+        raise TooLarge(f"expression of more than {MAX_TERMS} terms")
+    p = Poly.__new__(Poly)
+    p.terms = terms
+    p._hash = None
+    return p
+
+
+def _sum(a: dict[Mono, int], b: dict[Mono, int], sign: int) -> dict[Mono, int]:
+    """a + sign * b, zero coefficients dropped (neither holds any)."""
+    out = dict(a)
+    for m, c in b.items():
+        v = out.get(m, 0) + sign * c
+        if v:
+            out[m] = v
+        else:
+            del out[m]
+    return out
+
+
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_MAX = 1 << 17  # entries; past this the memo starts again
+
+
+def _key(op: str, a: Poly, b: object) -> tuple:
+    # an int operand by value, a Poly by identity (the memo keeps it alive: ids stay unique)
+    return (op, id(a), b) if b.__class__ is int else (op, id(a), None, id(b))
+
+
+def _remember(key: tuple, a: object, b: object, result: int | Poly) -> int | Poly:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = (a, b, result)
+    return result
+
+
 def _terms(x: object) -> dict[Mono, int] | None:
     if isinstance(x, Poly):
         return x.terms
@@ -170,48 +213,60 @@ class Poly:
         return p
 
     # -- arithmetic ---------------------------------------------------------------------
+    # Results are memoized on the operands' identities: a graph repeats the same shapes, so
+    # the same products and sums of the same dim objects recur on every layer (and come out
+    # as the same objects, so the next step hits too).
     def __add__(self, other: object) -> int | Poly:
+        if other.__class__ is Poly:  # running sums: each one new, not worth remembering
+            return _new(_sum(self.terms, other.terms, 1))  # type: ignore[attr-defined]
+        key = _key("+", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(self.terms)
-        for m, c in o.items():
-            out[m] = out.get(m, 0) + c
-        return _make(out)
+        return _remember(key, self, other, _new(_sum(self.terms, o, 1)))
 
     __radd__ = __add__
 
     def __neg__(self) -> int | Poly:
-        return _make({m: -c for m, c in self.terms.items()})
+        return _new({m: -c for m, c in self.terms.items()})
 
     def __pos__(self) -> Poly:
         return self
 
     def __sub__(self, other: object) -> int | Poly:
+        if other.__class__ is Poly:  # differences of running sums: each one new
+            return _new(_sum(self.terms, other.terms, -1))  # type: ignore[attr-defined]
+        key = _key("-", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(self.terms)
-        for m, c in o.items():
-            out[m] = out.get(m, 0) - c
-        return _make(out)
+        return _remember(key, self, other, _new(_sum(self.terms, o, -1)))
 
     def __rsub__(self, other: object) -> int | Poly:
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(o)
-        for m, c in self.terms.items():
-            out[m] = out.get(m, 0) - c
-        return _make(out)
+        return _new(_sum(o, self.terms, -1))
 
     def __mul__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 1:
+            return self
+        key = _key("*", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        if len(o) <= 1 and () in o:
+        if len(o) == 1 and () in o:
             k = o[()]
-            return _make({m: c * k for m, c in self.terms.items()})
+            return _remember(key, self, other, _new({m: c * k for m, c in self.terms.items()}))
         if len(self.terms) * len(o) > 16 * MAX_TERMS:
             raise TooLarge(f"expression of more than {MAX_TERMS} terms")
         out: dict[Mono, int] = {}
@@ -219,7 +274,7 @@ class Poly:
             for m2, c2 in o.items():
                 m = _mono_mul(m1, m2)
                 out[m] = out.get(m, 0) + c1 * c2
-        return _make(out)
+        return _remember(key, self, other, _make(out))
 
     __rmul__ = __mul__
 
@@ -470,6 +525,14 @@ def floordiv(p: int | Poly, k: int) -> int | Poly:
         return floordiv(-p, -k)
     if k == 1:
         return p
+    key = ("//", id(p), k)
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit[2]
+    return _remember(key, p, k, _floordiv(p, k))
+
+
+def _floordiv(p: Poly, k: int) -> int | Poly:
     quot = {m: c // k for m, c in p.terms.items()}
     rest = _make({m: c % k for m, c in p.terms.items()})
     if isinstance(rest, int):
