@@ -345,6 +345,41 @@ def test_peak_bottleneck_moves_with_seq() -> None:
             assert rep.memory.peak_node == rg.node
 
 
+def _if_of_unknown_condition():
+    # branches of different output widths: an unknown condition takes the costlier's shapes
+    def branch(name: str, width: int):
+        w = numpy_helper.from_array(np.zeros((8, width), np.float32), f"w_{name}")
+        node = helper.make_node("MatMul", ["x", f"w_{name}"], [f"y_{name}"])
+        out = helper.make_tensor_value_info(f"y_{name}", TensorProto.FLOAT, ["seq", width])
+        return helper.make_graph([node], name, [], [out], [w])
+
+    nodes = [
+        helper.make_node(
+            "If", ["c"], ["y"], then_branch=branch("t", 16), else_branch=branch("e", 4)
+        ),
+        helper.make_node("Relu", ["y"], ["z"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", 8]),
+        ],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_if_of_unknown_condition_takes_the_branch_costlier_for_every_dim() -> None:
+    r = analyze(_if_of_unknown_condition(), formulas=True)
+    # then: [seq, 8] x [8, 16] = 128*seq MACs, 256*seq FLOPs; else: [seq, 8] x [8, 4] = 32*seq
+    # MACs, 64*seq FLOPs. Equal at seq = 0 (a tie goes to then_branch), then's above for every
+    # seq: then_branch, whatever seq is
+    assert F.figures(r)["macs"] == 128 * S and F.figures(r)["flops"] == 256 * S
+    assert "counted the more expensive branch, then_branch" in r.nodes[0].notes[0]
+
+
 # --- CLI --------------------------------------------------------------------------------------
 
 
