@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxcost
 from onnxcost.analysis import formulas as F
 from onnxcost.analysis import roofline, scaling
-from onnxcost.analysis.analyzer import analyze
+from onnxcost.analysis.analyzer import analyze, analyze_with_formulas
 from onnxcost.analysis.poly import (
     MAX_DEGREE,
     Poly,
@@ -29,6 +29,7 @@ from onnxcost.analysis.poly import (
 )
 from onnxcost.cli.main import main
 from onnxcost.hardware import database as hardware
+from onnxcost.model import engine, fast
 from onnxcost.model.dims import to_poly
 
 B, S, H, W, N = (Poly(n) for n in ("batch", "seq", "H", "W", "N"))
@@ -369,6 +370,27 @@ def _if_of_unknown_condition():
         [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
     )
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+@pytest.mark.parametrize("model", ["models/transformer_block.onnx", _if_of_unknown_condition])
+def test_one_engine_run_gives_the_plain_and_the_formula_report(model, monkeypatch) -> None:
+    load = (lambda: model) if isinstance(model, str) else model
+    runs = []
+    for module in (fast, engine):  # the fast path, or the full engine where it gives up
+        monkeypatch.setattr(module, "infer", lambda *a, f=module.infer: runs.append(1) or f(*a))
+    plain, later = analyze_with_formulas(load())
+    symbolic = later()
+    both = len(runs)
+    assert plain.to_dict() == analyze(load()).to_dict()  # the same as two analyses give
+    assert both == len(runs) - both  # one shape inference for both reports, as for one
+    alone = analyze(load(), formulas=True)
+    assert F.formulas(symbolic) == F.formulas(alone)
+    assert [n.macs for n in symbolic.nodes] == [n.macs for n in alone.nodes]
+    assert symbolic.unresolved == alone.unresolved and symbolic.warnings == alone.warnings
+    for b in ({"seq": 5, "batch": 2}, {"seq": 40, "batch": 1}):
+        b = {k: v for k, v in b.items() if k in symbolic.formula_data.unbound}
+        bound, at = F.bind(symbolic, b).totals, analyze(load(), dims=b).totals
+        assert [getattr(bound, k) for k in F.FIGURES] == [getattr(at, k) for k in F.FIGURES]
 
 
 def test_if_of_unknown_condition_takes_the_branch_costlier_for_every_dim() -> None:

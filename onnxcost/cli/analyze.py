@@ -90,6 +90,7 @@ def analyze(
     from onnxcost.analysis import modules as modules_module
     from onnxcost.analysis import roofline, scaling
     from onnxcost.analysis.analyzer import analyze as run_analysis
+    from onnxcost.analysis.analyzer import analyze_with_formulas
     from onnxcost.hardware import database as hardware
     from onnxcost.report import plot as plot_module
     from onnxcost.report.render import render_scaling
@@ -140,7 +141,8 @@ def analyze(
         )
         write_output(render_scaling(dim, spec.name, rows, fmt), output)
         return
-    report = run_analysis(
+    # the formula report (dims unbound) comes from the same load and shape inference
+    report, formula_report = analyze_with_formulas(
         model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
     )
     if spec is not None:
@@ -151,7 +153,7 @@ def analyze(
         report.modules = modules_module.aggregate(report, depth=depth)
     symbolic = None
     if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
-        symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+        symbolic = _attach_formulas(report, formula_report, spec)
     text = _render_any(report, fmt, per_node, top)
     if symbolic is not None and fmt != "json":
         from onnxcost.report.render import render_formulas
@@ -160,17 +162,17 @@ def analyze(
     write_output(text, output)
 
 
-def _attach_formulas(report, model, fixed, input_shapes, spec):
-    """Give `report` its `formulas`; returns the formula report when some dims are unbound."""
+def _attach_formulas(report, formula_report, spec):
+    """Give `report` its `formulas`; returns the formula report (`formula_report()`, of the same
+    shapes) when some dims are unbound."""
     from onnxcost.analysis import formulas as formula_module
-    from onnxcost.analysis.analyzer import analyze as run_analysis
     from onnxcost.analysis.poly import PolyError
     from onnxcost.errors import OnnxCostError
 
     if not any(w.startswith("unbound dims: ") for w in report.warnings):
         return None  # every dim bound: the totals are the numbers (no `formulas` object)
     try:
-        source = run_analysis(model, dims=fixed, input_shapes=input_shapes, formulas=True)
+        source = formula_report()
     except OnnxCostError as e:
         report.warnings.append(f"formulas not given: {e}")
         return None
