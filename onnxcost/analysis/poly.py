@@ -217,6 +217,8 @@ class Poly:
     # the same products and sums of the same dim objects recur on every layer (and come out
     # as the same objects, so the next step hits too).
     def __add__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 0:
+            return self  # the same object: a running sum that did not move is seen as such
         if other.__class__ is Poly:  # running sums: each one new, not worth remembering
             return _new(_sum(self.terms, other.terms, 1))  # type: ignore[attr-defined]
         key = _key("+", self, other)
@@ -237,6 +239,8 @@ class Poly:
         return self
 
     def __sub__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 0:
+            return self
         if other.__class__ is Poly:  # differences of running sums: each one new
             return _new(_sum(self.terms, other.terms, -1))  # type: ignore[attr-defined]
         key = _key("-", self, other)
