@@ -278,6 +278,44 @@ def test_dim_names_that_are_not_identifiers_are_written_as_identifiers() -> None
     assert str(to_poly("floor(p2o.H/2 - 1/2) + 1")) == "floor((p2o_H + 1)/2)"
 
 
+def _zeros_of_a_computed_shape():
+    # TorchScript's RNN zero state: ConstantOfShape(Concat([4], Unsqueeze(Shape(x)[1]), [48]))
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["b"], axis=0),
+        helper.make_node("Unsqueeze", ["b", "ax"], ["bu"]),
+        helper.make_node("Concat", ["four", "bu", "h"], ["shp"], axis=0),
+        helper.make_node(
+            "ConstantOfShape",
+            ["shp"],
+            ["z"],
+            value=numpy_helper.from_array(np.zeros(1, np.float32)),
+        ),
+        helper.make_node("Relu", ["z"], ["y"]),
+    ]
+    ints = {"i1": np.array(1), "ax": np.array([0]), "four": np.array([4]), "h": np.array([48])}
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v.astype(np.int64), k) for k, v in ints.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_constant_of_a_shape_worked_out_from_dims() -> None:
+    r = analyze(_zeros_of_a_computed_shape(), formulas=True)
+    assert not r.unresolved and r.nodes[4].output_shapes == [[4, "batch", 48]]
+    # the Relu: one FLOP per element of [4, batch, 48], 192 * batch. Buffers: x, seq * batch * 8
+    # floats (32 * batch * seq bytes); the zeros, 192 * batch floats (768 * batch bytes), which
+    # the Relu runs in (elementwise, their last use); Shape's 3 int64 (24 B), Gather's 1 (8 B),
+    # Concat's 3 (24 B); Unsqueeze is a view
+    f = F.figures(r)
+    assert f["flops"] == 192 * B
+    assert f["activations_total_bytes"] == 32 * B * S + 768 * B + 24 + 8 + 24
+
+
 # --- property: every formula equals the bound analysis at random bindings -------------------
 
 MODELS = [
@@ -290,6 +328,7 @@ MODELS = [
     _lstm,
     _loop_over_dim,
     _quantized_matmuls,
+    _zeros_of_a_computed_shape,
 ]
 
 

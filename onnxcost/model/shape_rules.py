@@ -483,6 +483,19 @@ def concat(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
     return None
 
 
+@shape_rule("", "ConstantOfShape")
+def constant_of_shape(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
+    """The library's reads a constant shape only: one worked out from other shapes (Shape ->
+    Gather -> Concat, as TorchScript writes an RNN's zero state) is a symbolic value."""
+    shape = _in(node, 0)
+    dims = ctx.get_symbolic_value(shape) if shape is not None else None
+    if dims is None or len(dims) > MAX_VALUES or any(isinstance(d, int) and d < 0 for d in dims):
+        return False  # the library's rule (a constant shape, or nothing known)
+    value = node.attributes.get("value")
+    _set(ctx, node, 0, dims, value.as_tensor().dtype if value is not None else FLOAT)
+    return None
+
+
 @shape_rule("", "ConcatFromSequence")
 def concat_from_sequence(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
     """Of a SequenceConstruct: the shape follows from the elements' shapes, which the sequence
