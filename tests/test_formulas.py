@@ -316,6 +316,38 @@ def test_constant_of_a_shape_worked_out_from_dims() -> None:
     assert f["activations_total_bytes"] == 32 * B * S + 768 * B + 24 + 8 + 24
 
 
+def _slice_of_the_last_seq_rows():
+    # T5's position bias [1, heads, seq, seq][:, :, -seq:, :], seq read from another input
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["n"], axis=0),
+        helper.make_node("Neg", ["n"], ["minus_n"]),
+        helper.make_node("Unsqueeze", ["minus_n", "ax"], ["starts"]),
+        helper.make_node("Slice", ["p", "starts", "end", "two"], ["y"]),
+        helper.make_node("Relu", ["y"], ["z"]),
+    ]
+    ints = {"i1": np.array(1), "ax": np.array([0]), "end": np.array([2**63 - 1]), "two": [2]}
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8]),
+            helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 4, "seq", "seq"]),
+        ],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in ints.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_slice_of_the_last_seq_rows_is_the_whole_axis() -> None:
+    r = analyze(_slice_of_the_last_seq_rows(), formulas=True)
+    assert not r.unresolved and r.nodes[4].output_shapes == [[1, 4, "seq", "seq"]]
+    # rows -seq.. of seq rows: all of them; the Relu, one FLOP per element: 4 * seq**2; the
+    # Neg of one scalar: 1
+    assert F.figures(r)["flops"] == 4 * S * S + 1
+
+
 # --- property: every formula equals the bound analysis at random bindings -------------------
 
 MODELS = [
@@ -329,6 +361,7 @@ MODELS = [
     _loop_over_dim,
     _quantized_matmuls,
     _zeros_of_a_computed_shape,
+    _slice_of_the_last_seq_rows,
 ]
 
 
