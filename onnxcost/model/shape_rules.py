@@ -503,6 +503,8 @@ def neg(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
     values = ctx.get_symbolic_value(x) if x is not None else None
     if values is None or x.shape is None or len(values) > MAX_VALUES:
         return False
+    if all(isinstance(v, int) for v in values):
+        return False  # numbers: the library's (and the engine's folding)
     _set(ctx, node, 0, list(x.shape.dims), _dtype(x))
     if node.outputs:
         ctx.set_symbolic_value(node.outputs[0], [-v for v in values])
