@@ -348,6 +348,29 @@ def test_slice_of_the_last_seq_rows_is_the_whole_axis() -> None:
     assert F.figures(r)["flops"] == 4 * S * S + 1
 
 
+def _broadcast_add(x_shape: list, y_shape: list):
+    g = GraphBuilder()
+    return g.build([g.op("Add", [g.input("x", x_shape), g.input("y", y_shape)])])
+
+
+def test_in_place_reuse_that_depends_on_the_dims_is_flagged() -> None:
+    m = _broadcast_add(["batch", 1, 8], [1, "seq", 8])
+    r = analyze(m, formulas=True)
+    # x [batch, 1, 8], y [1, seq, 8], their sum [batch, seq, 8]: three buffers, 8 * batch +
+    # 8 * seq + 8 * batch * seq floats. At seq = 1 the sum fits in x (its last use): a bound
+    # analysis counts 8 * batch + 8 * seq; the formula cannot say so, and is flagged
+    assert F.figures(r)["activations_total"] == 8 * B + 8 * S + 8 * B * S
+    assert r.totals.lower_bound and "in-place reuse of 'x' depends" in r.unresolved[0].reason
+    at = {"batch": 2, "seq": 3}  # 16 + 24 + 48
+    assert (
+        analyze(m, dims=at).totals.activations_total == 88 == F.bind(r, at).totals.activations_total
+    )
+    at = {"batch": 2, "seq": 1}  # 16 + 8: the sum in x's buffer
+    assert analyze(m, dims=at).totals.activations_total == 24
+    # shapes equal as texts: the same buffer in both analyses, nothing to flag
+    assert not analyze(_broadcast_add(["batch", "seq", 8], [8]), formulas=True).unresolved
+
+
 # --- property: every formula equals the bound analysis at random bindings -------------------
 
 MODELS = [

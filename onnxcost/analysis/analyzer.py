@@ -180,7 +180,7 @@ def _costed(
         nodes=nodes,
         memory=plan,
         uncounted=coster.uncounted_list(),
-        unresolved=coster.unresolved,
+        unresolved=coster.unresolved + (fdata.undecided if fdata is not None else []),
         warnings=warnings,
         duplicates=_duplicates(graph, consts, loaded.same_contents),
         subgraph_nodes=list(coster.subgraph_records.values()),

@@ -25,7 +25,7 @@ from onnxcost.analysis.poly import (
     pretty,
     symbol,
 )
-from onnxcost.report.records import MemoryPlan, Report, TensorSummary
+from onnxcost.report.records import MemoryPlan, Report, TensorSummary, UnresolvedItem
 from onnxcost.rules.registry import TensorInfo, dim_poly
 
 MAX_PEAK_CANDIDATES = 256  # steps kept as possible peaks; past this the peak formula is refused
@@ -75,6 +75,8 @@ class FormulaData:
     peak_bytes: list[Candidate] = field(default_factory=list)
     peak_elements: list[Candidate] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)
+    # in-place reuses that depend on the dims' values: the formulas are not exact there
+    undecided: list[UnresolvedItem] = field(default_factory=list)
 
 
 class _Frontier:
@@ -143,6 +145,7 @@ def formula_plan(
         fe.add(at, node, live_el)
         fb.add(at, node, live_b)
     live.peak_elements, live.peak_bytes = fe.expr(), fb.expr()
+    undecided = _undecided_reuse(steps, names, infos, outputs)
     plan = MemoryPlan(
         peak_elements=live.peak_elements,
         peak_bytes=live.peak_bytes,
@@ -162,8 +165,64 @@ def formula_plan(
         tensor_sizes,
         fb.kept,
         fe.kept,
+        undecided=undecided,
     )
     return plan, live, data
+
+
+def _undecided_reuse(
+    steps: list[memory.Step], names: list[str], infos: Mapping[str, TensorInfo], outputs: list[str]
+) -> list[UnresolvedItem]:
+    """Elementwise steps whose output takes a dying input's buffer in a bound analysis only
+    where the dims make the two shapes equal (`[batch, 1]` and `[batch, seq]` at seq = 1): the
+    formulas count two buffers, so they are not exact there and say so."""
+    last: dict[str, int] = {}
+    for pos, s in enumerate(steps):
+        for t in s.inputs:
+            last[t] = pos
+    for t in outputs:
+        last[t] = len(steps)
+    found = []
+    for pos, s in enumerate(steps):
+        if s.kind != "elementwise":
+            continue
+        for out in s.outputs:
+            o = infos.get(out)
+            for t in s.inputs:  # the first input that fits takes the output, in both analyses
+                i = infos.get(t)
+                fits = _fits(i, o) if last.get(t) == pos else "no"
+                if fits == "always":
+                    break
+                if fits == "sometimes":
+                    found.append(
+                        UnresolvedItem(
+                            out,
+                            names[pos],
+                            f"in-place reuse of {t!r} depends on the dims' values: "
+                            f"{_dims_text(i.shape)} and {_dims_text(o.shape)} are equal for "  # type: ignore[union-attr]
+                            "some, where a bound analysis shares the buffer",
+                        )
+                    )
+                    break
+    return found
+
+
+def _fits(i: TensorInfo | None, o: TensorInfo | None) -> str:
+    """Whether o can run in i's buffer: "always" (the same shape text), "sometimes" (texts that
+    differ but are equal for some values of the dims), or "no" (a dim unknown: never reused)."""
+    if i is None or o is None or i.elem_type != o.elem_type or i.shape is None or o.shape is None:
+        return "no"
+    if len(i.shape) != len(o.shape) or None in i.shape or None in o.shape:
+        return "no"
+    if i.shape == o.shape:
+        return "always"
+    pairs = zip(i.shape, o.shape, strict=True)
+    may = all(a == c or isinstance(a, str) or isinstance(c, str) for a, c in pairs)
+    return "sometimes" if may else "no"
+
+
+def _dims_text(shape: tuple) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
 
 
 # --- binding ---------------------------------------------------------------------------------
