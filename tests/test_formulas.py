@@ -17,10 +17,19 @@ from onnx import TensorProto, helper, numpy_helper
 import onnxcost
 from onnxcost.analysis import formulas as F
 from onnxcost.analysis import roofline, scaling
-from onnxcost.analysis.analyzer import analyze
-from onnxcost.analysis.poly import MAX_DEGREE, Poly, TooLarge, Undecidable, floordiv, pmax
+from onnxcost.analysis.analyzer import analyze, analyze_with_formulas
+from onnxcost.analysis.poly import (
+    MAX_DEGREE,
+    Poly,
+    PolyError,
+    TooLarge,
+    Undecidable,
+    floordiv,
+    pmax,
+)
 from onnxcost.cli.main import main
 from onnxcost.hardware import database as hardware
+from onnxcost.model import engine, fast
 from onnxcost.model.dims import to_poly
 
 B, S, H, W, N = (Poly(n) for n in ("batch", "seq", "H", "W", "N"))
@@ -216,6 +225,152 @@ def test_loop_whose_trip_count_is_a_dim() -> None:
     assert analyze(_loop_over_dim(), dims={"seq": 9}).totals.macs == 144
 
 
+def _quantized_matmuls():
+    g = GraphBuilder()
+    a = g.input("a", ["batch", 4, "seq", 16], TensorProto.UINT8)
+    bt = g.input("bt", ["batch", 4, 16, "seq"], TensorProto.UINT8)
+    sc, zp = g.weight("s", [], np.float32), g.weight("z", [], np.uint8)
+    y = g.op("QLinearMatMul", [a, sc, zp, bt, sc, zp, sc, zp])
+    w = g.weight("w", [16, 8], np.int8)
+    x = g.input("x", ["batch", "seq", 16], TensorProto.UINT8)
+    return g.build([y, g.op("MatMulInteger", [x, w])])
+
+
+def test_quantized_matmuls_over_symbolic_batch() -> None:
+    r = analyze(_quantized_matmuls(), formulas=True)
+    assert not r.unresolved and r.totals.status == "exact"
+    # QLinearMatMul [batch, 4, seq, 16] x [batch, 4, 16, seq]: batch * 4 * seq * seq * 16 MACs,
+    # 2 FLOPs each + 4 (requantize) per output element (batch * 4 * seq * seq);
+    # MatMulInteger [batch, seq, 16] x [16, 8]: batch * seq * 8 * 16 = 128 * batch * seq MACs
+    f = F.figures(r)
+    assert f["macs"] == 64 * B * S * S + 128 * B * S
+    assert f["flops"] == 2 * 64 * B * S * S + 4 * 4 * B * S * S + 2 * 128 * B * S
+    b = {"batch": 3, "seq": 5}  # 64 * 3 * 25 + 128 * 15 = 4800 + 1920
+    assert F.bind(r, b).totals.macs == analyze(_quantized_matmuls(), dims=b).totals.macs == 6720
+
+
+def _odd_names(n: str = "p2o.DynamicDimension.0", h: str = "p2o.DynamicDimension.1"):
+    g = GraphBuilder()
+    x = g.input("x", [n, 3, h, "p2o.DynamicDimension.2"])
+    return g.build([g.conv(x, 3, 8, 3, strides=[2, 2], pads=[1, 1, 1, 1])])
+
+
+def test_dim_names_that_are_not_identifiers_are_written_as_identifiers() -> None:
+    r = analyze(_odd_names(), formulas=True)
+    assert not r.unresolved
+    strings = F.formulas(r)
+    # paddle2onnx's names: identifiers in the formulas, listed in `symbols`
+    assert strings["symbols"] == {
+        f"p2o_DynamicDimension_{i}": f"p2o.DynamicDimension.{i}" for i in range(3)
+    }
+    # the strided conv: out side floor((H + 2 - 3)/2) + 1 = floor((H + 1)/2), each output element
+    # 3 * 3 * 3 MACs for each of 8 channels: 216 * N * floor((H + 1)/2) * floor((W + 1)/2)
+    b = {f"p2o.DynamicDimension.{i}": v for i, v in enumerate((2, 9, 6))}  # 216*2*5*3 = 6480
+    written = {F.symbol(k): v for k, v in b.items()}
+    assert _sym(strings["macs"], written) == 6480 == analyze(_odd_names(), dims=b).totals.macs
+    for key in F.FIGURES:
+        assert _sym(strings[key], written) == getattr(F.bind(r, b).totals, key), key
+    # two names written alike would make a formula ambiguous: refused, not guessed
+    with pytest.raises(PolyError, match="would both be written"):
+        F.formulas(analyze(_odd_names("a.b", "a_b"), formulas=True))
+    # other text that names a dim is an identifier made of it; quotes or brackets: no formula
+    assert str(to_poly("?")) == "dim" and str(to_poly("seq len") * 2) == "2*seq_len"
+    assert str(to_poly("floor(p2o.H/2 - 1/2) + 1")) == "floor((p2o_H + 1)/2)"
+
+
+def _zeros_of_a_computed_shape():
+    # TorchScript's RNN zero state: ConstantOfShape(Concat([4], Unsqueeze(Shape(x)[1]), [48]))
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["b"], axis=0),
+        helper.make_node("Unsqueeze", ["b", "ax"], ["bu"]),
+        helper.make_node("Concat", ["four", "bu", "h"], ["shp"], axis=0),
+        helper.make_node(
+            "ConstantOfShape",
+            ["shp"],
+            ["z"],
+            value=numpy_helper.from_array(np.zeros(1, np.float32)),
+        ),
+        helper.make_node("Relu", ["z"], ["y"]),
+    ]
+    ints = {"i1": np.array(1), "ax": np.array([0]), "four": np.array([4]), "h": np.array([48])}
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", "batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v.astype(np.int64), k) for k, v in ints.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_constant_of_a_shape_worked_out_from_dims() -> None:
+    r = analyze(_zeros_of_a_computed_shape(), formulas=True)
+    assert not r.unresolved and r.nodes[4].output_shapes == [[4, "batch", 48]]
+    # the Relu: one FLOP per element of [4, batch, 48], 192 * batch. Buffers: x, seq * batch * 8
+    # floats (32 * batch * seq bytes); the zeros, 192 * batch floats (768 * batch bytes), which
+    # the Relu runs in (elementwise, their last use); Shape's 3 int64 (24 B), Gather's 1 (8 B),
+    # Concat's 3 (24 B); Unsqueeze is a view
+    f = F.figures(r)
+    assert f["flops"] == 192 * B
+    assert f["activations_total_bytes"] == 32 * B * S + 768 * B + 24 + 8 + 24
+
+
+def _slice_of_the_last_seq_rows():
+    # T5's position bias [1, heads, seq, seq][:, :, -seq:, :], seq read from another input
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "i1"], ["n"], axis=0),
+        helper.make_node("Neg", ["n"], ["minus_n"]),
+        helper.make_node("Unsqueeze", ["minus_n", "ax"], ["starts"]),
+        helper.make_node("Slice", ["p", "starts", "end", "two"], ["y"]),
+        helper.make_node("Relu", ["y"], ["z"]),
+    ]
+    ints = {"i1": np.array(1), "ax": np.array([0]), "end": np.array([2**63 - 1]), "two": [2]}
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 8]),
+            helper.make_tensor_value_info("p", TensorProto.FLOAT, [1, 4, "seq", "seq"]),
+        ],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in ints.items()],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_slice_of_the_last_seq_rows_is_the_whole_axis() -> None:
+    r = analyze(_slice_of_the_last_seq_rows(), formulas=True)
+    assert not r.unresolved and r.nodes[4].output_shapes == [[1, 4, "seq", "seq"]]
+    # rows -seq.. of seq rows: all of them; the Relu, one FLOP per element: 4 * seq**2; the
+    # Neg of one scalar: 1
+    assert F.figures(r)["flops"] == 4 * S * S + 1
+
+
+def _broadcast_add(x_shape: list, y_shape: list):
+    g = GraphBuilder()
+    return g.build([g.op("Add", [g.input("x", x_shape), g.input("y", y_shape)])])
+
+
+def test_in_place_reuse_that_depends_on_the_dims_is_flagged() -> None:
+    m = _broadcast_add(["batch", 1, 8], [1, "seq", 8])
+    r = analyze(m, formulas=True)
+    # x [batch, 1, 8], y [1, seq, 8], their sum [batch, seq, 8]: three buffers, 8 * batch +
+    # 8 * seq + 8 * batch * seq floats. At seq = 1 the sum fits in x (its last use): a bound
+    # analysis counts 8 * batch + 8 * seq; the formula cannot say so, and is flagged
+    assert F.figures(r)["activations_total"] == 8 * B + 8 * S + 8 * B * S
+    assert r.totals.lower_bound and "in-place reuse of 'x' depends" in r.unresolved[0].reason
+    at = {"batch": 2, "seq": 3}  # 16 + 24 + 48
+    assert (
+        analyze(m, dims=at).totals.activations_total == 88 == F.bind(r, at).totals.activations_total
+    )
+    at = {"batch": 2, "seq": 1}  # 16 + 8: the sum in x's buffer
+    assert analyze(m, dims=at).totals.activations_total == 24
+    # shapes equal as texts: the same buffer in both analyses, nothing to flag
+    assert not analyze(_broadcast_add(["batch", "seq", 8], [8]), formulas=True).unresolved
+
+
 # --- property: every formula equals the bound analysis at random bindings -------------------
 
 MODELS = [
@@ -227,6 +382,9 @@ MODELS = [
     _strided_conv,
     _lstm,
     _loop_over_dim,
+    _quantized_matmuls,
+    _zeros_of_a_computed_shape,
+    _slice_of_the_last_seq_rows,
 ]
 
 
@@ -281,6 +439,62 @@ def test_peak_bottleneck_moves_with_seq() -> None:
         for v in (rg.lo, rg.hi):
             rep = analyze("models/transformer_block.onnx", dims={"batch": 1, "seq": v})
             assert rep.memory.peak_node == rg.node
+
+
+def _if_of_unknown_condition():
+    # branches of different output widths: an unknown condition takes the costlier's shapes
+    def branch(name: str, width: int):
+        w = numpy_helper.from_array(np.zeros((8, width), np.float32), f"w_{name}")
+        node = helper.make_node("MatMul", ["x", f"w_{name}"], [f"y_{name}"])
+        out = helper.make_tensor_value_info(f"y_{name}", TensorProto.FLOAT, ["seq", width])
+        return helper.make_graph([node], name, [], [out], [w])
+
+    nodes = [
+        helper.make_node(
+            "If", ["c"], ["y"], then_branch=branch("t", 16), else_branch=branch("e", 4)
+        ),
+        helper.make_node("Relu", ["y"], ["z"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [
+            helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["seq", 8]),
+        ],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+
+
+@pytest.mark.parametrize("model", ["models/transformer_block.onnx", _if_of_unknown_condition])
+def test_one_engine_run_gives_the_plain_and_the_formula_report(model, monkeypatch) -> None:
+    load = (lambda: model) if isinstance(model, str) else model
+    runs = []
+    for module in (fast, engine):  # the fast path, or the full engine where it gives up
+        monkeypatch.setattr(module, "infer", lambda *a, f=module.infer: runs.append(1) or f(*a))
+    plain, later = analyze_with_formulas(load())
+    symbolic = later()
+    both = len(runs)
+    assert plain.to_dict() == analyze(load()).to_dict()  # the same as two analyses give
+    assert both == len(runs) - both  # one shape inference for both reports, as for one
+    alone = analyze(load(), formulas=True)
+    assert F.formulas(symbolic) == F.formulas(alone)
+    assert [n.macs for n in symbolic.nodes] == [n.macs for n in alone.nodes]
+    assert symbolic.unresolved == alone.unresolved and symbolic.warnings == alone.warnings
+    for b in ({"seq": 5, "batch": 2}, {"seq": 40, "batch": 1}):
+        b = {k: v for k, v in b.items() if k in symbolic.formula_data.unbound}
+        bound, at = F.bind(symbolic, b).totals, analyze(load(), dims=b).totals
+        assert [getattr(bound, k) for k in F.FIGURES] == [getattr(at, k) for k in F.FIGURES]
+
+
+def test_if_of_unknown_condition_takes_the_branch_costlier_for_every_dim() -> None:
+    r = analyze(_if_of_unknown_condition(), formulas=True)
+    # then: [seq, 8] x [8, 16] = 128*seq MACs, 256*seq FLOPs; else: [seq, 8] x [8, 4] = 32*seq
+    # MACs, 64*seq FLOPs. Equal at seq = 0 (a tie goes to then_branch), then's above for every
+    # seq: then_branch, whatever seq is
+    assert F.figures(r)["macs"] == 128 * S and F.figures(r)["flops"] == 256 * S
+    assert "counted the more expensive branch, then_branch" in r.nodes[0].notes[0]
 
 
 # --- CLI --------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -72,14 +73,36 @@ def analyze(
     `formulas`: dims left unbound reach the rules as polynomials, and every figure is an exact
     expression of them (analysis/formulas.py binds such a report to numbers).
     """
+    with _rare_full_collections(), formula_mode(formulas):
+        return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
+
+
+def analyze_with_formulas(
+    model: str | os.PathLike[str] | onnx.ModelProto,
+    dims: dict[str, int] | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
+    strict: bool = False,
+    input_values: dict[str, np.ndarray] | None = None,
+) -> tuple[Report, Callable[[], Report]]:
+    """`analyze(...)`, and a function that gives `analyze(..., formulas=True)` of the same load
+    and shape inference (the CLI's unbound dims: one engine run for both reports)."""
+    later: list[Callable[[], Report]] = []
+    with _rare_full_collections(), formula_mode(False):
+        report = _analyze(
+            model, dims, input_shapes, strict, input_values, False, frozenset(), later
+        )
+    return report, later[0]
+
+
+@contextmanager
+def _rare_full_collections() -> Iterator[None]:
     # The analysis makes millions of small objects that live until it ends: Python's cycle
     # collector would rescan all of them in each full collection (a third of the time on large
     # graphs). Young collections still free short-lived cycles; full ones become rare.
     thresholds = gc.get_threshold()
     gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 10_000))
     try:
-        with formula_mode(formulas):
-            return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
+        yield
     finally:
         gc.set_threshold(*thresholds)
 
@@ -92,6 +115,7 @@ def _analyze(
     input_values: dict[str, np.ndarray] | None,
     formulas: bool,
     held_outside: frozenset[str] = frozenset(),
+    later: list | None = None,
 ) -> Report:
     load_plugins()
     loaded = load(model)
@@ -104,6 +128,28 @@ def _analyze(
 
         shapes = full_engine.infer(loaded.model, None if g.file_order else g.order, values)
         gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
+    if later is not None:  # the formula report, costed later from the same shapes
+        scopes = {s: dict(m) for s, m in shapes.scopes.items()}  # an If's estimate edits them
+
+        def formula_report() -> Report:
+            shapes.scopes = {s: dict(m) for s, m in scopes.items()}
+            with _rare_full_collections(), formula_mode(True):
+                return _costed(loaded, dict(bound), bind_warnings, g, shapes, False, True)
+
+        later.append(formula_report)
+    return _costed(loaded, bound, bind_warnings, g, shapes, strict, formulas, held_outside)
+
+
+def _costed(
+    loaded: Any,
+    bound: dict[str, int],
+    bind_warnings: list[str],
+    g: Graph,
+    shapes: Shapes,
+    strict: bool,
+    formulas: bool,
+    held_outside: frozenset[str] = frozenset(),
+) -> Report:
     graph = loaded.model.graph
     infos = shapes.infos(TOP)
     consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
@@ -143,7 +189,7 @@ def _analyze(
         nodes=nodes,
         memory=plan,
         uncounted=coster.uncounted_list(),
-        unresolved=coster.unresolved,
+        unresolved=coster.unresolved + (fdata.undecided if fdata is not None else []),
         warnings=warnings,
         duplicates=_duplicates(graph, consts, loaded.same_contents),
         subgraph_nodes=list(coster.subgraph_records.values()),
@@ -686,4 +732,4 @@ def _model_meta(model: onnx.ModelProto, loaded) -> dict:
     }
 
 
-__all__ = ["analyze"]
+__all__ = ["analyze", "analyze_with_formulas"]

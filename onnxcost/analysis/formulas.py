@@ -15,8 +15,17 @@ from fractions import Fraction
 from typing import Any
 
 from onnxcost.analysis import memory
-from onnxcost.analysis.poly import Poly, PolyError, TooLarge, Unbound, _nonneg, pmax, pretty
-from onnxcost.report.records import MemoryPlan, Report, TensorSummary
+from onnxcost.analysis.poly import (
+    Poly,
+    PolyError,
+    TooLarge,
+    Unbound,
+    _nonneg,
+    pmax,
+    pretty,
+    symbol,
+)
+from onnxcost.report.records import MemoryPlan, Report, TensorSummary, UnresolvedItem
 from onnxcost.rules.registry import TensorInfo, dim_poly
 
 MAX_PEAK_CANDIDATES = 256  # steps kept as possible peaks; past this the peak formula is refused
@@ -66,6 +75,8 @@ class FormulaData:
     peak_bytes: list[Candidate] = field(default_factory=list)
     peak_elements: list[Candidate] = field(default_factory=list)
     unbound: list[str] = field(default_factory=list)
+    # in-place reuses that depend on the dims' values: the formulas are not exact there
+    undecided: list[UnresolvedItem] = field(default_factory=list)
 
 
 class _Frontier:
@@ -134,6 +145,7 @@ def formula_plan(
         fe.add(at, node, live_el)
         fb.add(at, node, live_b)
     live.peak_elements, live.peak_bytes = fe.expr(), fb.expr()
+    undecided = _undecided_reuse(steps, names, infos, outputs)
     plan = MemoryPlan(
         peak_elements=live.peak_elements,
         peak_bytes=live.peak_bytes,
@@ -153,8 +165,64 @@ def formula_plan(
         tensor_sizes,
         fb.kept,
         fe.kept,
+        undecided=undecided,
     )
     return plan, live, data
+
+
+def _undecided_reuse(
+    steps: list[memory.Step], names: list[str], infos: Mapping[str, TensorInfo], outputs: list[str]
+) -> list[UnresolvedItem]:
+    """Elementwise steps whose output takes a dying input's buffer in a bound analysis only
+    where the dims make the two shapes equal (`[batch, 1]` and `[batch, seq]` at seq = 1): the
+    formulas count two buffers, so they are not exact there and say so."""
+    last: dict[str, int] = {}
+    for pos, s in enumerate(steps):
+        for t in s.inputs:
+            last[t] = pos
+    for t in outputs:
+        last[t] = len(steps)
+    found = []
+    for pos, s in enumerate(steps):
+        if s.kind != "elementwise":
+            continue
+        for out in s.outputs:
+            o = infos.get(out)
+            for t in s.inputs:  # the first input that fits takes the output, in both analyses
+                i = infos.get(t)
+                fits = _fits(i, o) if last.get(t) == pos else "no"
+                if fits == "always":
+                    break
+                if fits == "sometimes":
+                    found.append(
+                        UnresolvedItem(
+                            out,
+                            names[pos],
+                            f"in-place reuse of {t!r} depends on the dims' values: "
+                            f"{_dims_text(i.shape)} and {_dims_text(o.shape)} are equal for "  # type: ignore[union-attr]
+                            "some, where a bound analysis shares the buffer",
+                        )
+                    )
+                    break
+    return found
+
+
+def _fits(i: TensorInfo | None, o: TensorInfo | None) -> str:
+    """Whether o can run in i's buffer: "always" (the same shape text), "sometimes" (texts that
+    differ but are equal for some values of the dims), or "no" (a dim unknown: never reused)."""
+    if i is None or o is None or i.elem_type != o.elem_type or i.shape is None or o.shape is None:
+        return "no"
+    if len(i.shape) != len(o.shape) or None in i.shape or None in o.shape:
+        return "no"
+    if i.shape == o.shape:
+        return "always"
+    pairs = zip(i.shape, o.shape, strict=True)
+    may = all(a == c or isinstance(a, str) or isinstance(c, str) for a, c in pairs)
+    return "sometimes" if may else "no"
+
+
+def _dims_text(shape: tuple) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
 
 
 # --- binding ---------------------------------------------------------------------------------
@@ -318,11 +386,35 @@ def latency(report: Report, spec: Any) -> str:
     return " + ".join(parts) or "0"
 
 
-def formulas(report: Report, spec: Any = None) -> dict[str, str]:
-    """The JSON `formulas` object: each total as a sympy expression string."""
-    out = {k: str(v) for k, v in figures(report).items()}
+def symbols(report: Report) -> dict[str, str]:
+    """The dims whose names formulas write as other identifiers (poly.symbol): {written: name}.
+
+    Two names written alike (`a.b` and `a_b`) would make a formula ambiguous: refused."""
+    fd = report.formula_data
+    names = set(fd.unbound if fd is not None else ())
+    for v in figures(report).values():
+        if isinstance(v, Poly):
+            names |= v.names()
+    out: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: (symbol(n) != n, n)):  # identifiers first
+        written = symbol(name)
+        if written in out:
+            raise PolyError(
+                f"dims {out[written]!r} and {name!r} would both be written {written!r} in formulas"
+            )
+        out[written] = name
+    return {k: v for k, v in out.items() if k != v}
+
+
+def formulas(report: Report, spec: Any = None) -> dict[str, Any]:
+    """The JSON `formulas` object: each total as a sympy expression string, and `symbols`
+    ({identifier: dim name}) when a dim's name is not an identifier."""
+    renamed = symbols(report)
+    out: dict[str, Any] = {k: str(v) for k, v in figures(report).items()}
     if spec is not None:
         out["latency_s"] = latency(report, spec)
+    if renamed:
+        out["symbols"] = renamed
     return out
 
 
@@ -425,4 +517,5 @@ __all__ = [
     "formulas",
     "is_symbolic",
     "latency",
+    "symbols",
 ]

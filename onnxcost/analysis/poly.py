@@ -14,7 +14,9 @@ file cannot grow them without bound (`TooLarge`).
 
 from __future__ import annotations
 
+import keyword
 import operator
+import re
 from collections.abc import Iterable, Mapping
 from numbers import Integral
 
@@ -46,14 +48,12 @@ class Unbound(PolyError):
 class Op:
     """An opaque atom: floor(arg / k), or Max / Min of its args."""
 
-    __slots__ = ("_hash", "args", "k", "key", "kind")
+    __slots__ = ("_hash", "_text", "args", "k", "key", "kind")
 
     def __init__(self, kind: str, args: tuple, k: int = 1) -> None:
         self.kind, self.args, self.k = kind, args, k
-        if kind == "floor":
-            self.key = f"floor(({args[0]})/{k})"
-        else:
-            self.key = f"{kind}({', '.join(map(str, args))})"
+        self._text: str | None = None
+        self.key = self.text(raw=True)  # the dims' own names: two names never share a key
         if len(self.key) > MAX_ATOM_CHARS:
             raise TooLarge(f"expression nested past {MAX_ATOM_CHARS} characters")
         self._hash = hash(self.key)
@@ -63,6 +63,19 @@ class Op:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Op) and other.key == self.key
+
+    def text(self, raw: bool = False) -> str:
+        """Python/sympy syntax, names as `symbol` writes them (`raw`: the dims' own names)."""
+        if not raw and self._text is not None:
+            return self._text
+        args = [_text(a, raw) for a in self.args]
+        if self.kind == "floor":
+            out = f"floor(({args[0]})/{self.k})"
+        else:
+            out = f"{self.kind}({', '.join(args)})"
+        if not raw:
+            self._text = out
+        return out
 
     def value(self, b: Mapping[str, int], partial: bool = False) -> int | Poly:
         vals = [_subs(a, b, partial) for a in self.args]
@@ -130,6 +143,49 @@ def _make(terms: dict[Mono, int]) -> int | Poly:
     return p
 
 
+def _new(terms: dict[Mono, int]) -> int | Poly:
+    """_make for terms that hold no zero coefficient."""
+    n = len(terms)
+    if n == 0:
+        return 0
+    if n == 1 and () in terms:
+        return terms[()]
+    if n > MAX_TERMS:
+        raise TooLarge(f"expression of more than {MAX_TERMS} terms")
+    p = Poly.__new__(Poly)
+    p.terms = terms
+    p._hash = None
+    return p
+
+
+def _sum(a: dict[Mono, int], b: dict[Mono, int], sign: int) -> dict[Mono, int]:
+    """a + sign * b, zero coefficients dropped (neither holds any)."""
+    out = dict(a)
+    for m, c in b.items():
+        v = out.get(m, 0) + sign * c
+        if v:
+            out[m] = v
+        else:
+            del out[m]
+    return out
+
+
+_MEMO: dict[tuple, tuple] = {}
+_MEMO_MAX = 1 << 17  # entries; past this the memo starts again
+
+
+def _key(op: str, a: Poly, b: object) -> tuple:
+    # an int operand by value, a Poly by identity (the memo keeps it alive: ids stay unique)
+    return (op, id(a), b) if b.__class__ is int else (op, id(a), None, id(b))
+
+
+def _remember(key: tuple, a: object, b: object, result: int | Poly) -> int | Poly:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[key] = (a, b, result)
+    return result
+
+
 def _terms(x: object) -> dict[Mono, int] | None:
     if isinstance(x, Poly):
         return x.terms
@@ -157,48 +213,64 @@ class Poly:
         return p
 
     # -- arithmetic ---------------------------------------------------------------------
+    # Results are memoized on the operands' identities: a graph repeats the same shapes, so
+    # the same products and sums of the same dim objects recur on every layer (and come out
+    # as the same objects, so the next step hits too).
     def __add__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 0:
+            return self  # the same object: a running sum that did not move is seen as such
+        if other.__class__ is Poly:  # running sums: each one new, not worth remembering
+            return _new(_sum(self.terms, other.terms, 1))  # type: ignore[attr-defined]
+        key = _key("+", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(self.terms)
-        for m, c in o.items():
-            out[m] = out.get(m, 0) + c
-        return _make(out)
+        return _remember(key, self, other, _new(_sum(self.terms, o, 1)))
 
     __radd__ = __add__
 
     def __neg__(self) -> int | Poly:
-        return _make({m: -c for m, c in self.terms.items()})
+        return _new({m: -c for m, c in self.terms.items()})
 
     def __pos__(self) -> Poly:
         return self
 
     def __sub__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 0:
+            return self
+        if other.__class__ is Poly:  # differences of running sums: each one new
+            return _new(_sum(self.terms, other.terms, -1))  # type: ignore[attr-defined]
+        key = _key("-", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(self.terms)
-        for m, c in o.items():
-            out[m] = out.get(m, 0) - c
-        return _make(out)
+        return _remember(key, self, other, _new(_sum(self.terms, o, -1)))
 
     def __rsub__(self, other: object) -> int | Poly:
         o = _terms(other)
         if o is None:
             return NotImplemented
-        out = dict(o)
-        for m, c in self.terms.items():
-            out[m] = out.get(m, 0) - c
-        return _make(out)
+        return _new(_sum(o, self.terms, -1))
 
     def __mul__(self, other: object) -> int | Poly:
+        if other.__class__ is int and other == 1:
+            return self
+        key = _key("*", self, other)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        if len(o) <= 1 and () in o:
+        if len(o) == 1 and () in o:
             k = o[()]
-            return _make({m: c * k for m, c in self.terms.items()})
+            return _remember(key, self, other, _new({m: c * k for m, c in self.terms.items()}))
         if len(self.terms) * len(o) > 16 * MAX_TERMS:
             raise TooLarge(f"expression of more than {MAX_TERMS} terms")
         out: dict[Mono, int] = {}
@@ -206,7 +278,7 @@ class Poly:
             for m2, c2 in o.items():
                 m = _mono_mul(m1, m2)
                 out[m] = out.get(m, 0) + c1 * c2
-        return _make(out)
+        return _remember(key, self, other, _make(out))
 
     __rmul__ = __mul__
 
@@ -350,7 +422,7 @@ class Poly:
         return best
 
     def __str__(self) -> str:
-        return " + ".join(_term_str(m, c) for m, c in _ordered(self.terms)).replace("+ -", "- ")
+        return _text(self, False)
 
     def __repr__(self) -> str:
         return f"Poly({self})"
@@ -368,12 +440,41 @@ def _ordered(terms: dict[Mono, int]) -> list[tuple[Mono, int]]:
     return sorted(terms.items(), key=key)
 
 
-def _atom_str(a: Atom) -> str:
-    return a.key if isinstance(a, Op) else a
+_IDENT: dict[str, str] = {}
 
 
-def _term_str(m: Mono, c: int) -> str:
-    factors = [_atom_str(a) + (f"**{e}" if e > 1 else "") for a, e in m]
+def symbol(name: str) -> str:
+    """A dim's name as formulas write it: the name itself when it is a Python identifier, else
+    an identifier made of it (`p2o.DynamicDimension.0` -> `p2o_DynamicDimension_0`, `?` ->
+    `dim`); the JSON lists those in `formulas.symbols`."""
+    out = _IDENT.get(name)
+    if out is None:
+        out = name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            out = re.sub(r"\W+", "_", name, flags=re.ASCII).strip("_") or "dim"
+            out = ("d_" + out if out[0].isdigit() else out) + (
+                "_" if keyword.iskeyword(out) else ""
+            )
+        if len(_IDENT) < 100_000:
+            _IDENT[name] = out
+    return out
+
+
+def _text(x: object, raw: bool) -> str:
+    if not isinstance(x, Poly):
+        return str(x)
+    terms = (_term_str(m, c, raw) for m, c in _ordered(x.terms))
+    return " + ".join(terms).replace("+ -", "- ")
+
+
+def _atom_str(a: Atom, raw: bool = False) -> str:
+    if isinstance(a, Op):
+        return a.key if raw else a.text()
+    return a if raw else symbol(a)
+
+
+def _term_str(m: Mono, c: int, raw: bool = False) -> str:
+    factors = [_atom_str(a, raw) + (f"**{e}" if e > 1 else "") for a, e in m]
     if not factors:
         return str(c)
     body = "*".join(factors)
@@ -428,6 +529,14 @@ def floordiv(p: int | Poly, k: int) -> int | Poly:
         return floordiv(-p, -k)
     if k == 1:
         return p
+    key = ("//", id(p), k)
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit[2]
+    return _remember(key, p, k, _floordiv(p, k))
+
+
+def _floordiv(p: Poly, k: int) -> int | Poly:
     quot = {m: c // k for m, c in p.terms.items()}
     rest = _make({m: c % k for m, c in p.terms.items()})
     if isinstance(rest, int):
@@ -575,4 +684,5 @@ __all__ = [
     "pmin",
     "pretty",
     "si",
+    "symbol",
 ]

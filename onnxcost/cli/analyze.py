@@ -90,6 +90,7 @@ def analyze(
     """Analyse MODEL (an .onnx file) and report its costs. The model is never run."""
     # each module is imported where it is needed: a plain analysis needs few of them
     from onnxcost.analysis.analyzer import analyze as run_analysis
+    from onnxcost.analysis.analyzer import analyze_with_formulas
 
     spec = None
     if hw:
@@ -144,7 +145,8 @@ def analyze(
         )
         write_output(render_scaling(dim, spec.name, rows, fmt), output)
         return
-    report = run_analysis(
+    # the formula report (dims unbound) comes from the same load and shape inference
+    report, formula_report = analyze_with_formulas(
         model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
     )
     # The report lives to the end: full collections while it is rendered need not rescan its
@@ -165,7 +167,7 @@ def analyze(
             report.modules = modules_module.aggregate(report, depth=depth)
         symbolic = None
         if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
-            symbolic = _attach_formulas(report, model, fixed, input_shapes, spec)
+            symbolic = _attach_formulas(report, formula_report, spec)
         text = _render_any(report, fmt, per_node, top)
         if symbolic is not None and fmt != "json":
             from onnxcost.report.render import render_formulas
@@ -176,17 +178,17 @@ def analyze(
     write_output(text, output)
 
 
-def _attach_formulas(report, model, fixed, input_shapes, spec):
-    """Give `report` its `formulas`; returns the formula report when some dims are unbound."""
+def _attach_formulas(report, formula_report, spec):
+    """Give `report` its `formulas`; returns the formula report (`formula_report()`, of the same
+    shapes) when some dims are unbound."""
     from onnxcost.analysis import formulas as formula_module
-    from onnxcost.analysis.analyzer import analyze as run_analysis
     from onnxcost.analysis.poly import PolyError
     from onnxcost.errors import OnnxCostError
 
     if not any(w.startswith("unbound dims: ") for w in report.warnings):
         return None  # every dim bound: the totals are the numbers (no `formulas` object)
     try:
-        source = run_analysis(model, dims=fixed, input_shapes=input_shapes, formulas=True)
+        source = formula_report()
     except OnnxCostError as e:
         report.warnings.append(f"formulas not given: {e}")
         return None

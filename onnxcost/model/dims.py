@@ -19,7 +19,13 @@ from onnxcost.errors import ModelError, UsageError
 from onnxcost.model.loader import iter_graphs
 from onnxcost.rules.registry import Dim, TensorInfo
 
-_TOKEN = re.compile(r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*)|(//|\*\*|[-+*/%(),]))")
+# names: identifiers, dotted ones too (paddle2onnx: `p2o.DynamicDimension.0`)
+_TOKEN = re.compile(
+    r"\s*(?:(\d+)|([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*)|(//|\*\*|[-+*/%(),]))"
+)
+# A dim named by other text (`?`, `seq len`) is a name in formulas too (written as an
+# identifier: poly.symbol); text with quotes or brackets is not taken as a name.
+_ODD_NAME = re.compile(r"[^'\"`\\()\[\]{}\x00-\x1f\x7f]{1,256}")
 _MAX_EXPR = 256  # characters: a dim expression is short; a longer one is just a name
 
 
@@ -62,8 +68,7 @@ def to_poly(text: str) -> int | Poly | None:
             return int(text)
         if tokens is not None and len(tokens) == 1 and tokens[0][0] == "name":
             return Poly(tokens[0][1])
-        # a name that is not an identifier cannot be written in a formula (it is eval'd text)
-        return None
+        return Poly(text) if _ODD_NAME.fullmatch(text) and text.strip() else None
     try:
         value = _parse(tokens, lambda v: Rat(Poly(v)), lambda v: Rat(int(v)), _CALLS)
     except (KeyError, ValueError, ZeroDivisionError, PolyError):

@@ -483,6 +483,62 @@ def concat(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
     return None
 
 
+@shape_rule("", "ConstantOfShape")
+def constant_of_shape(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
+    """The library's reads a constant shape only: one worked out from other shapes (Shape ->
+    Gather -> Concat, as TorchScript writes an RNN's zero state) is a symbolic value."""
+    shape = _in(node, 0)
+    dims = ctx.get_symbolic_value(shape) if shape is not None else None
+    if dims is None or len(dims) > MAX_VALUES or any(isinstance(d, int) and d < 0 for d in dims):
+        return False  # the library's rule (a constant shape, or nothing known)
+    value = node.attributes.get("value")
+    _set(ctx, node, 0, dims, value.as_tensor().dtype if value is not None else FLOAT)
+    return None
+
+
+@shape_rule("", "Neg")
+def neg(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
+    """The library's, with a computed integer's value negated (T5 slices `[-seq:]`)."""
+    x = _in(node, 0)
+    values = ctx.get_symbolic_value(x) if x is not None else None
+    if values is None or x.shape is None or len(values) > MAX_VALUES:
+        return False
+    if all(isinstance(v, int) for v in values):
+        return False  # numbers: the library's (and the engine's folding)
+    _set(ctx, node, 0, list(x.shape.dims), _dtype(x))
+    if node.outputs:
+        ctx.set_symbolic_value(node.outputs[0], [-v for v in values])
+    return None
+
+
+_TO_THE_END = {2**63 - 1, 2**31 - 1}
+
+
+@shape_rule("", "Slice")
+def slice_from_the_end(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
+    """`x[..., -n:, ...]` where n is a computed dim equal to that axis' size (T5's position
+    bias `[:, :, -seq:, :]`): the whole axis. The library reads integer starts only; any
+    other slice is the library's."""
+    dims = _dims(_in(node, 0))
+    known = [_in(node, i) for i in range(1, 5)]
+    values = [ctx.get_symbolic_value(v) if v is not None else None for v in known]
+    starts, ends, axes, steps = values
+    if dims is None or starts is None or ends is None or all(isinstance(s, int) for s in starts):
+        return False
+    axes = axes if axes is not None else list(range(len(starts)))
+    steps = steps if steps is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        return False
+    for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
+        if not isinstance(axis, int) or not -len(dims) <= axis < len(dims):
+            return False
+        whole = start == 0 if isinstance(start, int) else str(start + dims[axis]) == "0"
+        if step != 1 or end not in _TO_THE_END or not whole:
+            return False
+    _set(ctx, node, 0, dims, _dtype(_in(node, 0)))
+    return None
+
+
 @shape_rule("", "ConcatFromSequence")
 def concat_from_sequence(ctx: ShapeInferenceContext, node: ir.Node) -> bool | None:
     """Of a SequenceConstruct: the shape follows from the elements' shapes, which the sequence

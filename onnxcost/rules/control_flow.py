@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 
+from onnxcost.analysis.poly import PolyError, _nonneg
 from onnxcost.rules.registry import Cost, NodeContext, Unresolved, register
 
 _NO_LIMIT = (2**31 - 1, 2**63 - 1)
@@ -48,7 +49,7 @@ def if_(ctx: NodeContext) -> Cost:
         return known + ctx.subgraph(name)
     then_c = ctx.subgraph("then_branch")
     else_c = ctx.subgraph("else_branch")
-    if else_c.flops > then_c.flops or (else_c.flops == then_c.flops and else_c.macs > then_c.macs):
+    if _else_costlier(then_c, else_c):
         taken, name, other = else_c, "else_branch", then_c
     else:
         taken, name, other = then_c, "then_branch", else_c
@@ -57,6 +58,20 @@ def if_(ctx: NodeContext) -> Cost:
         f"({taken.flops} FLOPs vs {other.flops} FLOPs)"
     )
     return Cost(notes=(note,), estimate=True, chosen=name) + taken
+
+
+def _else_costlier(t: Cost, e: Cost) -> bool:
+    """More FLOPs, then more MACs; a tie goes to then_branch. In formula mode the answer must
+    hold for every value of the dims (else PolyError: the node is listed as unresolved)."""
+    try:
+        return e.flops > t.flops or (e.flops == t.flops and e.macs > t.macs)
+    except PolyError:
+        df, dm = e.flops - t.flops, e.macs - t.macs
+        if _nonneg(-df) and _nonneg(-dm):  # then_branch never costs less: ties go to it
+            return False
+        if _nonneg(df - 1) or (_nonneg(df) and _nonneg(dm - 1)):  # else_branch always costs more
+            return True
+        raise
 
 
 @register("Loop")

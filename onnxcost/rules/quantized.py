@@ -17,11 +17,9 @@ from __future__ import annotations
 
 from math import prod
 
-import numpy as np
-
 from onnxcost import dtypes
-from onnxcost.errors import OnnxCostError
-from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, register
+from onnxcost.errors import ModelError, OnnxCostError
+from onnxcost.rules.registry import Cost, NodeContext, TensorInfo, Unresolved, broadcast, register
 
 DEQUANT_FLOPS = 2  # (x - zero_point) * scale
 QUANT_FLOPS = 4  # x / scale, round, + zero_point, saturate
@@ -42,9 +40,9 @@ def matmul_dims(
     (m, k), (k2, n) = a2[-2:], b2[-2:]
     if k != k2:
         raise OnnxCostError(f"node {ctx.name!r} ({ctx.op_type}): inner dims differ ({a} x {b})")
-    try:
-        batch = tuple(np.broadcast_shapes(a2[:-2], b2[:-2]))
-    except ValueError as e:
+    try:  # the registry's broadcast: dims may be formulas of the model's dim names
+        batch = broadcast(a2[:-2], b2[:-2])
+    except ModelError as e:
         raise OnnxCostError(
             f"node {ctx.name!r} ({ctx.op_type}): batch dims do not broadcast ({a} x {b})"
         ) from e

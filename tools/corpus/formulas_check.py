@@ -62,8 +62,9 @@ def check(e: dict) -> tuple[int, int, int, list[str]]:
         for fig in F.FIGURES:
             if fig not in forms:
                 continue
-            symbols = {s: sympy.Symbol(s) for s in binding}
-            got = sympy.sympify(forms[fig], locals=symbols).subs(
+            written = {v: k for k, v in forms.get("symbols", {}).items()}  # name -> identifier
+            symbols = {k: sympy.Symbol(written.get(k, k)) for k in binding}
+            got = sympy.sympify(forms[fig], locals={str(s): s for s in symbols.values()}).subs(
                 {symbols[k]: v for k, v in binding.items()}
             )
             want = getattr(bound.totals, fig)
