@@ -83,9 +83,10 @@ def analyze_with_formulas(
     input_shapes: dict[str, list[int]] | None = None,
     strict: bool = False,
     input_values: dict[str, np.ndarray] | None = None,
-) -> tuple[Report, Callable[[], Report]]:
+) -> tuple[Report, Callable[[], Report] | None]:
     """`analyze(...)`, and a function that gives `analyze(..., formulas=True)` of the same load
-    and shape inference (the CLI's unbound dims: one engine run for both reports)."""
+    and shape inference (the CLI's unbound dims: one engine run for both reports); None when
+    every dim is bound."""
     later: list[Callable[[], Report]] = []
     with _rare_full_collections(), formula_mode(False):
         report = _analyze(
@@ -128,7 +129,12 @@ def _analyze(
 
         shapes = full_engine.infer(loaded.model, None if g.file_order else g.order, values)
         gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
-    if later is not None:  # the formula report, costed later from the same shapes
+    unbound = later is not None and any(
+        d not in bound for d in declared_dim_params(loaded.model.graph)
+    )
+    if later is not None and not unbound:
+        later.append(None)  # every dim bound: no formulas, and nothing kept for them
+    elif later is not None:  # the formula report, costed later from the same shapes
         scopes = {s: dict(m) for s, m in shapes.scopes.items()}  # an If's estimate edits them
 
         def formula_report() -> Report:

@@ -168,6 +168,7 @@ def analyze(
         symbolic = None
         if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
             symbolic = _attach_formulas(report, formula_report, spec)
+        formula_report = None  # what it kept (the loaded model, the shapes) is freed here
         text = _render_any(report, fmt, per_node, top)
         if symbolic is not None and fmt != "json":
             from onnxcost.report.render import render_formulas
@@ -185,7 +186,7 @@ def _attach_formulas(report, formula_report, spec):
     from onnxcost.analysis.poly import PolyError
     from onnxcost.errors import OnnxCostError
 
-    if not any(w.startswith("unbound dims: ") for w in report.warnings):
+    if formula_report is None:
         return None  # every dim bound: the totals are the numbers (no `formulas` object)
     try:
         source = formula_report()

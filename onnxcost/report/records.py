@@ -306,7 +306,8 @@ class Report:
                 for f in _MEMORY_FIELDS
             },
             "uncounted": [asdict(u) for u in self.uncounted],
-            "unresolved": [asdict(u) for u in self.unresolved],
+            # flat records of strings, often one a node: their fields copied in C, not by asdict
+            "unresolved": [dict(vars(u)) for u in self.unresolved],
             "warnings": list(self.warnings),
             "duplicates": [asdict(x) for x in self.duplicates],
             "subgraph_nodes": [n.to_dict() for n in self.subgraph_nodes],
