@@ -534,3 +534,23 @@ def test_ml_imputer_binarizer_and_regressors():
     m = _model([_node("TreeEnsembleRegressor", ["x"], ["t"], domain=ML, n_targets=3)],
                {"x": (F32, ["N", 4])})  # fmt: skip
     assert _agree(m)["t"] == (F32, ("N", 3))
+
+
+def test_small_integer_arithmetic_is_folded_in_numpy():
+    # the values exporters compute shapes with, worked out without onnx's reference ops
+    b = GraphBuilder(opset=17)
+    x = b.input("x", [2, 3])
+    vec = _const(b, [10, 20, 30, 40])
+    rev = b.op("Slice", [vec, _const(b, [-1]), _const(b, [-100]), _const(b, [0]), _const(b, [-2])])
+    rng = b.op("Range", [_const(b, 1), _const(b, 10), _const(b, 3)])
+    mod = b.op("Mod", [rng, _const(b, [3])])
+    tile = b.op("Tile", [rev, _const(b, [2])])
+    m = b.build([b.op("Relu", [x]), mod, tile])
+    shapes = _fast(m)
+    assert shapes is not None
+    values = shapes.values[()]
+    assert values[rev].tolist() == [40, 20]  # from the last, every second, to the start
+    assert values[rng].tolist() == [1, 4, 7]  # 1 to 10 by 3
+    assert values[mod].tolist() == [1, 1, 1]  # 1, 4, 7 mod 3
+    assert values[tile].tolist() == [40, 20, 40, 20]
+    assert differences(engine.infer(m), shapes) == []

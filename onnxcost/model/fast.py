@@ -1051,6 +1051,21 @@ def _fold_fast(st: State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.nd
             return np.full(shape, fill.reshape(-1)[0], dtype=fill.dtype)
         if op == "Expand":
             return np.array(np.broadcast_to(x, shape))
+        if op == "Slice" and st.opset >= 10:  # numpy's slicing is ONNX's, negatives and all
+            starts, ends = ins[1].reshape(-1).tolist(), ins[2].reshape(-1).tolist()
+            axes = ins[3].reshape(-1).tolist() if len(ins) > 3 and ins[3] is not None else None
+            steps = ins[4].reshape(-1).tolist() if len(ins) > 4 and ins[4] is not None else None
+            cut = [slice(None)] * x.ndim
+            for j, a in enumerate(axes if axes is not None else range(len(starts))):
+                cut[a] = slice(starts[j], ends[j], steps[j] if steps is not None else 1)
+            return x[tuple(cut)]
+        if op == "Range" and x.dtype.kind in "iu" and same:
+            start, limit, delta = (v.item() for v in ins)
+            return None if delta == 0 else np.arange(start, limit, delta).astype(x.dtype)
+        if op == "Mod" and same:
+            return (np.fmod if _i(attrs, "fmod", 0) else np.mod)(x, ins[1])
+        if op == "Tile":
+            return np.tile(x, ins[1].reshape(-1).tolist())
     return fold_node(node, ins, st.opset)
 
 
