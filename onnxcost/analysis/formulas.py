@@ -257,32 +257,47 @@ def bind(report: Report, dims: Mapping[str, int], best_order: bool = True) -> Re
     b = dict(dims)
     cache: dict = {}
 
+    shapes: dict[tuple, list] = {}
+
     def shape(s: list | None) -> list | None:
-        return None if s is None else [_dim_at(d, b, cache) for d in s]
+        if s is None:
+            return None
+        key = tuple(s)
+        got = shapes.get(key)
+        if got is None:
+            got = shapes[key] = [_dim_at(d, b, cache) for d in s]
+        return list(got)
+
+    # A graph repeats its expressions (the same Poly objects recur every layer): each is
+    # evaluated once. Records are copied field by field, not through dataclasses.replace.
+    values: dict[int, Any] = {}
+
+    def ev(x: Any) -> Any:
+        if not isinstance(x, Poly):
+            return x
+        v = values.get(id(x))
+        if v is None:
+            v = values[id(x)] = x.subs(b)
+        return v
+
+    def copy(n: Any, **fields: Any) -> Any:
+        m = object.__new__(type(n))
+        m.__dict__.update(n.__dict__)
+        m.__dict__.update(fields)
+        return m
 
     nodes = []
     for n in report.nodes:
-        m = replace(
-            n,
-            macs=_ev(n.macs, b),
-            flops=_ev(n.flops, b),
-            bytes_read=_ev(n.bytes_read, b),
-            bytes_written=_ev(n.bytes_written, b),
-            output_shapes=[shape(s) for s in n.output_shapes],
-            notes=list(n.notes),
-        )
+        m = copy(n, macs=ev(n.macs), flops=ev(n.flops), bytes_read=ev(n.bytes_read),
+                 bytes_written=ev(n.bytes_written), notes=list(n.notes),
+                 output_shapes=[shape(s) for s in n.output_shapes])  # fmt: skip
         if m.status != "constant":
             m.unit = "matrix" if m.macs > 0 else "vector"
         nodes.append(m)
     subs = []
     for n in report.subgraph_nodes:
-        m = replace(
-            n,
-            macs=_ev(n.macs, b),
-            flops=_ev(n.flops, b),
-            bytes_read=_ev(n.bytes_read, b),
-            bytes_written=_ev(n.bytes_written, b),
-        )
+        m = copy(n, macs=ev(n.macs), flops=ev(n.flops), bytes_read=ev(n.bytes_read),
+                 bytes_written=ev(n.bytes_written))  # fmt: skip
         if m.status != "uncounted":
             m.unit = "matrix" if m.macs > 0 else "vector"
         subs.append(m)
@@ -292,7 +307,7 @@ def bind(report: Report, dims: Mapping[str, int], best_order: bool = True) -> Re
     def size_of(t: str) -> Any:
         if t not in sizes_at:
             s = fd.tensor_sizes.get(t)
-            sizes_at[t] = None if s is None else (_ev(s[0], b), _ev(s[1], b))
+            sizes_at[t] = None if s is None else (ev(s[0]), ev(s[1]))
         return sizes_at[t]
 
     plan, live = memory.plan(

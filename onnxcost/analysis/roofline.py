@@ -64,9 +64,11 @@ def apply(report: Report, spec: HardwareSpec) -> None:
         t_compute = 0.0
         if n.flops > 0:
             unit = n.unit if n.unit in ("matrix", "vector") else "vector"
-            choice = spec.resolve(n.compute_dtype, unit)
+            use = uses.get((n.compute_dtype, unit))
+            if use is None:  # resolved once per dtype and unit, not per node
+                use = uses[(n.compute_dtype, unit)] = _PeakUse(spec.resolve(n.compute_dtype, unit))
+            choice = use.choice
             t_compute = ratio(n.flops, choice.ops_per_s)  # exact ints of any size
-            use = uses.setdefault((n.compute_dtype, unit), _PeakUse(choice))
             use.nodes += 1
             use.flops += n.flops
             use.time_s += t_compute

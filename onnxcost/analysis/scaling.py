@@ -6,6 +6,7 @@ re-read for every small batch) to compute-bound.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -104,10 +105,15 @@ def _from_formulas(
     if fd is None or dim not in fd.unbound or sym.unresolved:
         return None
     rows = []
-    for v in values:
-        report = formulas.bind(sym, {dim: v}, best_order=False)  # rows show the file order's peak
-        roofline.apply(report, spec)
-        rows.append(row(v, report))
+    gc.freeze()  # the formula report lives on: collections need not rescan it for each value
+    try:
+        for v in values:
+            report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
+            roofline.apply(report, spec)
+            rows.append(row(v, report))
+            del report
+    finally:
+        gc.unfreeze()
     return rows
 
 
