@@ -75,6 +75,29 @@ def _specs() -> dict:
         **small,
     )
 
+    # BART's family (bart, marian, pegasus, whisper): 2 + 2 layers of 4 heads, d_model 64
+    bart_like = dict(
+        d_model=64,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+    )
+    wav2vec_like = dict(  # wav2vec2, hubert: a 3-layer conv front end, 1600 samples -> 79 frames
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16, 16, 16),
+        conv_stride=(5, 2, 2),
+        conv_kernel=(10, 3, 3),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        vocab_size=100,
+    )
+
     def t5cfg():
         return tf.T5Config(
             d_model=64,
@@ -89,13 +112,7 @@ def _specs() -> dict:
 
     def whispercfg():
         return tf.WhisperConfig(
-            d_model=64,
-            encoder_layers=2,
-            decoder_layers=2,
-            encoder_attention_heads=4,
-            decoder_attention_heads=4,
-            encoder_ffn_dim=128,
-            decoder_ffn_dim=128,
+            **bart_like,
             vocab_size=VOCAB,
             num_mel_bins=16,
             max_source_positions=32,  # 64 mel frames in, conv stride 2
@@ -276,13 +293,7 @@ def _specs() -> dict:
             kind="seq2seq",
             build=lambda: tf.BartForConditionalGeneration(
                 tf.BartConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=4,
-                    decoder_attention_heads=4,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
+                    **bart_like,
                     **small,
                 )
             ),
@@ -301,16 +312,7 @@ def _specs() -> dict:
             kind="audio_values",
             build=lambda: tf.Wav2Vec2Model(
                 tf.Wav2Vec2Config(
-                    hidden_size=32,
-                    num_hidden_layers=2,
-                    num_attention_heads=2,
-                    intermediate_size=64,
-                    conv_dim=(16, 16, 16),
-                    conv_stride=(5, 2, 2),
-                    conv_kernel=(10, 3, 3),
-                    num_conv_pos_embeddings=16,
-                    num_conv_pos_embedding_groups=4,
-                    vocab_size=100,
+                    **wav2vec_like,
                 )
             ),
             samples=1600,
@@ -442,13 +444,7 @@ def _specs() -> dict:
             kind="seq2seq",
             build=lambda: tf.MarianMTModel(
                 tf.MarianConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=4,
-                    decoder_attention_heads=4,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
+                    **bart_like,
                     pad_token_id=0,
                     eos_token_id=2,
                     decoder_start_token_id=0,
@@ -460,13 +456,7 @@ def _specs() -> dict:
             kind="seq2seq",
             build=lambda: tf.PegasusForConditionalGeneration(
                 tf.PegasusConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=4,
-                    decoder_attention_heads=4,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
+                    **bart_like,
                     pad_token_id=0,
                     eos_token_id=1,
                     decoder_start_token_id=0,
@@ -478,16 +468,7 @@ def _specs() -> dict:
             kind="audio_values",
             build=lambda: tf.HubertModel(
                 tf.HubertConfig(
-                    hidden_size=32,
-                    num_hidden_layers=2,
-                    num_attention_heads=2,
-                    intermediate_size=64,
-                    conv_dim=(16, 16, 16),
-                    conv_stride=(5, 2, 2),
-                    conv_kernel=(10, 3, 3),
-                    num_conv_pos_embeddings=16,
-                    num_conv_pos_embedding_groups=4,
-                    vocab_size=100,
+                    **wav2vec_like,
                 )
             ),
             samples=1600,
