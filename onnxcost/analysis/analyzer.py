@@ -129,9 +129,7 @@ def _analyze(
 
         shapes = full_engine.infer(loaded.model, None if g.file_order else g.order, values)
         gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
-    unbound = later is not None and any(
-        d not in bound for d in declared_dim_params(loaded.model.graph)
-    )
+    unbound = [d for d in declared_dim_params(loaded.model.graph) if d not in bound]
     if later is not None and not unbound:
         later.append(None)  # every dim bound: no formulas, and nothing kept for them
     elif later is not None:  # the formula report, costed later from the same shapes
@@ -140,15 +138,16 @@ def _analyze(
         def formula_report() -> Report:
             shapes.scopes = {s: dict(m) for s, m in scopes.items()}
             with _rare_full_collections(), formula_mode(True):
-                return _costed(loaded, dict(bound), bind_warnings, g, shapes, False, True)
+                return _costed(loaded, dict(bound), unbound, bind_warnings, g, shapes, False, True)
 
         later.append(formula_report)
-    return _costed(loaded, bound, bind_warnings, g, shapes, strict, formulas, held_outside)
+    return _costed(loaded, bound, unbound, bind_warnings, g, shapes, strict, formulas, held_outside)
 
 
 def _costed(
     loaded: Any,
     bound: dict[str, int],
+    unbound: list[str],
     bind_warnings: list[str],
     g: Graph,
     shapes: Shapes,
@@ -176,7 +175,6 @@ def _costed(
         warnings.append(
             f"{len(consts.unused)} initializer(s) not used by any node: not counted as parameters"
         )
-    unbound = [d for d in declared_dim_params(graph) if d not in bound]
     if unbound:
         warnings.append(
             "unbound dims: " + ", ".join(unbound) + " (bind with --dim NAME=VALUE); "

@@ -174,7 +174,7 @@ _MEMO: dict[tuple, tuple] = {}
 _MEMO_MAX = 1 << 17  # entries; past this the memo starts again
 
 
-def _key(op: str, a: Poly, b: object) -> tuple:
+def _key(op: object, a: Poly, b: object) -> tuple:
     # an int operand by value, a Poly by identity (the memo keeps it alive: ids stay unique)
     return (op, id(a), b) if b.__class__ is int else (op, id(a), None, id(b))
 
@@ -217,18 +217,7 @@ class Poly:
     # the same products and sums of the same dim objects recur on every layer (and come out
     # as the same objects, so the next step hits too).
     def __add__(self, other: object) -> int | Poly:
-        if other.__class__ is int and other == 0:
-            return self  # the same object: a running sum that did not move is seen as such
-        if other.__class__ is Poly:  # running sums: each one new, not worth remembering
-            return _new(_sum(self.terms, other.terms, 1))  # type: ignore[attr-defined]
-        key = _key("+", self, other)
-        hit = _MEMO.get(key)
-        if hit is not None:
-            return hit[2]
-        o = _terms(other)
-        if o is None:
-            return NotImplemented
-        return _remember(key, self, other, _new(_sum(self.terms, o, 1)))
+        return self._plus(other, 1)
 
     __radd__ = __add__
 
@@ -239,18 +228,22 @@ class Poly:
         return self
 
     def __sub__(self, other: object) -> int | Poly:
+        return self._plus(other, -1)
+
+    def _plus(self, other: object, sign: int) -> int | Poly:
+        """self + sign * other (memoized under the sign, as products under "*")."""
         if other.__class__ is int and other == 0:
-            return self
-        if other.__class__ is Poly:  # differences of running sums: each one new
-            return _new(_sum(self.terms, other.terms, -1))  # type: ignore[attr-defined]
-        key = _key("-", self, other)
+            return self  # the same object: a running sum that did not move is seen as such
+        if other.__class__ is Poly:  # running sums and their differences: each one new
+            return _new(_sum(self.terms, other.terms, sign))  # type: ignore[attr-defined]
+        key = _key(sign, self, other)
         hit = _MEMO.get(key)
         if hit is not None:
             return hit[2]
         o = _terms(other)
         if o is None:
             return NotImplemented
-        return _remember(key, self, other, _new(_sum(self.terms, o, -1)))
+        return _remember(key, self, other, _new(_sum(self.terms, o, sign)))
 
     def __rsub__(self, other: object) -> int | Poly:
         o = _terms(other)

@@ -111,7 +111,6 @@ def _from_formulas(
             report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
             roofline.apply(report, spec)
             rows.append(row(v, report))
-            del report
     finally:
         gc.unfreeze()
     return rows

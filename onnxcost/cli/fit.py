@@ -18,7 +18,7 @@ from onnxcost.analysis import formulas, roofline
 from onnxcost.analysis.analyzer import analyze as run_analysis
 from onnxcost.analysis.poly import Poly
 from onnxcost.analysis.search import largest
-from onnxcost.cli.gate import _max_options
+from onnxcost.cli.gate import _FORMAT, _max_options
 from onnxcost.cli.options import model_options
 from onnxcost.errors import UsageError
 from onnxcost.gate import budget as budgets
@@ -62,14 +62,7 @@ def _over(report: Report, b: budgets.Budget) -> list[str]:
 @click.option("--solve", "name", required=True, metavar="NAME", help="The dim to maximise.")
 @_max_options
 @click.option("--hw", metavar="NAME", help="Device for the roofline (latency budgets).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@_FORMAT
 @model_options
 def fit(
     model: str,

@@ -33,7 +33,7 @@ from onnx_shape_inference import ShapeInferenceContext, registry
 from onnxcost.errors import ModelError
 from onnxcost.model import shape_rules
 from onnxcost.model.fold import FOLDABLE, fold_node
-from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS, iter_graphs
+from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS, has_payload, iter_graphs
 from onnxcost.model.shape_rules import check_einsum
 from onnxcost.model.shapes import TOP, Failure, Scope, Shapes
 from onnxcost.rules.registry import Dim, TensorInfo
@@ -503,17 +503,13 @@ def _forget_dropped_payloads(irm: ir.Model) -> None:
 
 
 DROPPED = "onnxcost.dropped"
-_PAYLOADS = ("raw_data", "float_data", "int32_data", "string_data", "int64_data", "double_data",
-             "uint64_data")  # fmt: skip
 
 
 def _has_payload(t: object) -> bool:
     proto = getattr(t, "raw", None)
     if not isinstance(proto, onnx.TensorProto):
         return True  # an in-memory tensor (a value we computed) always has its data
-    if any(d == 0 for d in proto.dims):
-        return True
-    return any(proto.HasField(f) if f == "raw_data" else len(getattr(proto, f)) for f in _PAYLOADS)
+    return has_payload(proto)
 
 
 # Inputs read as a shape vector: one longer than the rank cap would make that many dims.

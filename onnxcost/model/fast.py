@@ -21,14 +21,17 @@ from __future__ import annotations
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from math import prod
+from typing import Any
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from onnxcost.model.dims import declared_info
 from onnxcost.model.fold import FOLDABLE, fold_node
 from onnxcost.model.graph import Graph
 from onnxcost.model.loader import SMALL_CONSTANT_ELEMENTS as CAP
+from onnxcost.model.loader import has_payload
 from onnxcost.model.shapes import TOP, Scope, Shapes
 from onnxcost.rules.registry import TensorInfo
 
@@ -137,7 +140,7 @@ def _walk(
     st.scopes[scope] = st
     for t in graph.initializer:
         st.types[t.name] = (t.data_type, tuple(t.dims))
-        if _has_payload(t) and prod(t.dims) <= CAP:
+        if has_payload(t) and prod(t.dims) <= CAP:
             st.values[t.name] = numpy_helper.to_array(t)
     types, special, values, syms = st.types, st.special, st.values, st.syms
     for k in order:  # the hot loop: one pass, a dict lookup and one small rule per node
@@ -177,15 +180,12 @@ def _if(st: State, node: onnx.NodeProto, attrs: dict) -> list:
         sub = attrs[branch].g
         if sub.input:
             raise GiveUp("If branch with inputs")
+        # within a branch, a name is used after it is made (else an outer one would be read)
         made = {o for n in sub.node for o in n.output if o}
         seen: set[str] = set()
-        for n in sub.node:  # within a branch, names are used after they are made
-            if any(i in made and i not in seen for i in n.input) or any(
-                a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) and a.name
-                for a in n.attribute
-                if n.op_type != "If"
-            ):
-                raise GiveUp("If branch not in order, or with loops")
+        for n in sub.node:
+            if any(i in made and i not in seen for i in n.input):
+                raise GiveUp("If branch not in topological order")
             seen.update(n.output)
         inner = State(st.opsets, st)
         _walk(inner, sub, list(sub.node), range(len(sub.node)), (*scope, (k, branch)))
@@ -221,20 +221,13 @@ def _own(m: MutableMapping) -> dict:
 
 
 def _declared(tp: onnx.TypeProto, name: str) -> tuple[int, Shape]:
-    if tp.WhichOneof("value") != "tensor_type" or not tp.tensor_type.elem_type:
-        raise GiveUp(f"input {name!r} is not a typed tensor")
-    tt = tp.tensor_type
-    if not tt.HasField("shape"):
-        raise GiveUp(f"input {name!r} has no shape")
-    dims: list[Dim] = []
-    for d in tt.shape.dim:
-        if d.HasField("dim_value") and d.dim_value >= 0:
-            dims.append(d.dim_value)
-        elif d.HasField("dim_param") and d.dim_param.isidentifier():
-            dims.append(d.dim_param)
-        else:
-            raise GiveUp(f"input {name!r}: a dim is not a number or a name")
-    return tt.elem_type, tuple(dims)
+    """A graph input's declared type: every dim a number or a plain name, else give way."""
+    info = declared_info(name, tp)  # a negative dim raises: the full engine says why
+    if tp.WhichOneof("value") != "tensor_type" or not info.elem_type or info.shape is None:
+        raise GiveUp(f"input {name!r} is not a typed tensor with a shape")
+    if not all(isinstance(d, int) or (d and d.isidentifier()) for d in info.shape):
+        raise GiveUp(f"input {name!r}: a dim is not a number or a name")
+    return info.elem_type, info.shape  # type: ignore[return-value]
 
 
 def _check_declared(st: State, graph: onnx.GraphProto) -> None:
@@ -251,24 +244,18 @@ def _check_declared(st: State, graph: onnx.GraphProto) -> None:
                 raise GiveUp(f"declared shape of {vi.name!r}")
 
 
-_PAYLOADS = ("raw_data", "float_data", "int32_data", "string_data", "int64_data", "double_data",
-             "uint64_data")  # fmt: skip
-
-
-def _has_payload(t: onnx.TensorProto) -> bool:
-    if t.data_location == onnx.TensorProto.EXTERNAL:
-        return False
-    if any(d == 0 for d in t.dims):
-        return True
-    return any(t.HasField(f) if f == "raw_data" else len(getattr(t, f)) for f in _PAYLOADS)
-
-
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _i(attrs: dict, name: str, default: int) -> int:
+def _i(attrs: dict, name: str, default: Any) -> Any:
+    """An int attribute, or `default`. Types of ai.onnx attributes are checked at load; a
+    contrib op's attribute onnxcost does not know the type of may be anything: give way."""
     a = attrs.get(name)
-    return default if a is None else a.i
+    if a is None:
+        return default
+    if a.type != onnx.AttributeProto.INT:
+        raise GiveUp(f"attribute {name!r} is not an int")
+    return a.i
 
 
 def _ints(attrs: dict, name: str) -> list[int] | None:
@@ -688,7 +675,7 @@ def _constant(st: State, node: onnx.NodeProto, attrs: dict) -> list:
         t = a.t
         if t.data_location == onnx.TensorProto.EXTERNAL:
             raise GiveUp("external Constant")
-        if _has_payload(t) and prod(t.dims) <= CAP:
+        if has_payload(t) and prod(t.dims) <= CAP:
             st.values[out] = numpy_helper.to_array(t)
         return [(t.data_type, tuple(t.dims))]
     simple = {"value_float": (FLOAT, a.f, np.float32), "value_int": (INT64, a.i, np.int64),

@@ -24,6 +24,7 @@ from onnxcost.model.fast import (
     _axis,
     _broadcast,
     _conv_shape,
+    _i,
     _input,
     _matmul_shape,
     _recurrent,
@@ -43,24 +44,12 @@ def _rule(*ops: str, domain: str = MS, since: int = 1) -> Callable[[Rule], Rule]
         def checked(st: State, node: onnx.NodeProto, attrs: dict) -> list:
             if st.opsets.get(domain, 1) < since:
                 raise GiveUp(f"{node.op_type} before opset {since}")
-            outs = fn(st, node, attrs)
-            if any(node.output[len(outs) :]):  # a named output past those worked out
-                raise GiveUp(f"{node.op_type}: outputs not worked out")
-            return outs
+            return fn(st, node, attrs)  # named outputs past those worked out: the walk gives way
 
         fast_rule(*ops, domain=domain)(checked)
         return fn
 
     return deco
-
-
-def _int(attrs: dict, name: str, default: int | None) -> int | None:
-    a = attrs.get(name)
-    if a is None:
-        return default
-    if a.type != onnx.AttributeProto.INT:
-        raise GiveUp(f"attribute {name!r} is not an int")
-    return a.i
 
 
 def _count(attrs: dict, *names: str) -> int:
@@ -112,7 +101,7 @@ def _ms_layernorm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     """Mean and inv_std_var are x[:axis] with 1s, in float for a float16 or bfloat16 x (the
     contrib op's rule: unlike ONNX's LayerNormalization, stash_type plays no part)."""
     elem, x = st.types[node.input[0]]
-    axis = _axis(_int(attrs, "axis", -1), len(x))  # type: ignore[arg-type]
+    axis = _axis(_i(attrs, "axis", -1), len(x))  # type: ignore[arg-type]
     stat = (FLOAT if elem in (FLOAT16, BFLOAT16) else elem, x[:axis] + (1,) * (len(x) - axis))
     return [(elem, x), stat, stat]
 
@@ -185,7 +174,7 @@ def _attention(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 def _attention_present(
     st: State, node: onnx.NodeProto, attrs: dict, x: Shape, sizes: list | None, hidden: int
 ) -> Shape:
-    heads = _int(attrs, "num_heads", None)
+    heads = _i(attrs, "num_heads", None)
     if heads is None:
         raise GiveUp("Attention present without num_heads")  # the full engine leaves it
     past = _input(node, 4)
@@ -193,7 +182,7 @@ def _attention_present(
         p = st.shape(past)
         if len(p) != 5:
             raise GiveUp("Attention past rank")
-        if _int(attrs, "past_present_share_buffer", 0):
+        if _i(attrs, "past_present_share_buffer", 0):
             return p  # one buffer of the maximum length
         return (*p[:3], _plus(p[3], x[1]), p[4])
     # the full engine's head size is the input's hidden size over the heads: only where that
@@ -208,9 +197,9 @@ def _group_query_attention(st: State, node: onnx.NodeProto, attrs: dict) -> list
     """Query [batch, seq, heads * head] or packed QKV [batch, seq, (heads + 2 kv_heads) * head]
     (no value input); present_key/value [batch, kv_heads, past + kv_seq, head] in past's dtype."""
     elem, q = st.types[node.input[0]]
-    if len(q) != 3 or _int(attrs, "sliding_window_cache", 0) == 1 or _out(node, 3):
+    if len(q) != 3 or _i(attrs, "sliding_window_cache", 0) == 1 or _out(node, 3):
         raise GiveUp("GroupQueryAttention layout, sliding cache or output_qk")
-    heads, kv_heads = _int(attrs, "num_heads", None), _int(attrs, "kv_num_heads", None)
+    heads, kv_heads = _i(attrs, "num_heads", None), _i(attrs, "kv_num_heads", None)
     packed = not _input(node, 2)
     if packed:
         if not heads or heads < 0 or kv_heads is None:
@@ -242,7 +231,7 @@ def _group_query_attention(st: State, node: onnx.NodeProto, attrs: dict) -> list
 @_rule("MatMulNBits")
 def _matmul_nbits(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     """A [..., K] by the packed B: [..., N], N the attribute."""
-    a, n = st.shape(node.input[0]), _int(attrs, "N", -1)
+    a, n = st.shape(node.input[0]), _i(attrs, "N", -1)
     for name in (_input(node, 1), _input(node, 2)):
         st.shape(name)  # B and scales are required
     if not a or n < 0:  # type: ignore[operator]
@@ -264,7 +253,7 @@ def _qattention(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     elem, hidden = st.elem(bias), b[0] // 3
     outs = [(elem, (x[0], x[1], hidden))]
     if _out(node, 1):
-        heads, past = _int(attrs, "num_heads", None), _input(node, 8)
+        heads, past = _i(attrs, "num_heads", None), _input(node, 8)
         p = st.shape(past) if past else None
         if p is not None and len(p) != 5:
             raise GiveUp("QAttention past rank")
@@ -280,7 +269,7 @@ def _qgemm(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     a, b = st.shape(node.input[0]), st.shape(_input(node, 3))
     if len(a) != 2 or len(b) != 2:
         raise GiveUp("QGemm of non-matrices")
-    m, n = a[1 if _int(attrs, "transA", 0) else 0], b[0 if _int(attrs, "transB", 0) else 1]
+    m, n = a[1 if _i(attrs, "transA", 0) else 0], b[0 if _i(attrs, "transB", 0) else 1]
     elem = FLOAT
     if _input(node, 7):
         elem = st.elem(_input(node, 8)) if _input(node, 8) else UINT8
@@ -305,7 +294,7 @@ def _qlinear_global_pool(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     if len(x) < 3:
         raise GiveUp("QLinearGlobalAveragePool rank")
     ones = (1,) * (len(x) - 2)
-    last = _int(attrs, "channels_last", 0)
+    last = _i(attrs, "channels_last", 0)
     return [(elem, (x[0], *ones, x[-1]) if last else (x[0], x[1], *ones))]
 
 
@@ -315,7 +304,7 @@ def _dynamic_quantize_lstm(st: State, node: onnx.NodeProto, attrs: dict) -> list
     d = attrs.get("direction")
     if "layout" in attrs or (d is not None and d.type != onnx.AttributeProto.STRING):
         raise GiveUp("DynamicQuantizeLSTM layout or direction")
-    if _int(attrs, "hidden_size", -1) < 0:  # type: ignore[operator]
+    if _i(attrs, "hidden_size", -1) < 0:  # type: ignore[operator]
         raise GiveUp("DynamicQuantizeLSTM hidden size")
     return _recurrent(st, node, attrs)
 
@@ -348,7 +337,7 @@ def _qlinear_conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 @_rule("QLinearConv")
 def _ms_qlinear_conv(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     # the contrib twin: all eight inputs required; channels_last moves channels (not done here)
-    if len(node.input) < 8 or not all(node.input[:8]) or _int(attrs, "channels_last", 0):
+    if len(node.input) < 8 or not all(node.input[:8]) or _i(attrs, "channels_last", 0):
         raise GiveUp("QLinearConv inputs or channels_last")
     return [(st.elem(node.input[7]), _conv_shape(st, node, attrs, node.input[3]))]
 
@@ -375,7 +364,7 @@ def _ml_same(st: State, node: onnx.NodeProto, attrs: dict) -> list:
 def _regressor(st: State, node: onnx.NodeProto, attrs: dict) -> list:
     """[N, targets] in float; an SVM regressor has one target."""
     key = "n_targets" if node.op_type == "TreeEnsembleRegressor" else "targets"
-    targets = _int(attrs, key, 1) if node.op_type != "SVMRegressor" else 1
+    targets = _i(attrs, key, 1) if node.op_type != "SVMRegressor" else 1
     return [(FLOAT, (*_rows(st.shape(node.input[0])), targets))]
 
 

@@ -443,6 +443,16 @@ def _drop_payload(t: onnx.TensorProto) -> None:
         t.ClearField(f)
 
 
+def has_payload(t: onnx.TensorProto) -> bool:
+    """The tensor's values are in memory (the loader drops weights' payloads and external
+    locations: such a tensor has a shape and a dtype, and no value anything may read)."""
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        return False
+    if any(d == 0 for d in t.dims):
+        return True
+    return any(t.HasField(f) if f == "raw_data" else len(getattr(t, f)) for f in _PAYLOAD_FIELDS)
+
+
 def _elements(t: onnx.TensorProto) -> int:
     n = 1
     for d in t.dims:
