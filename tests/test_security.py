@@ -862,3 +862,15 @@ def test_einsum_equation_that_is_not_utf8_is_a_clean_error(capsys) -> None:
     with pytest.raises(ModelError, match="not a valid Einsum equation"):
         onnxcost.analyze(m)
     assert capsys.readouterr().err == ""  # nothing of the libraries' own logging leaks out
+
+
+def test_an_error_naming_a_hostile_op_type_is_one_line() -> None:
+    # the message quotes the op type as written (a line break and a workflow command in it):
+    # the API's exception text is one line too, not only the CLI's output
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    node = helper.make_node("Op\n::error file=README.md,line=1::forged", ["x", "ghost"], ["y"])
+    with pytest.raises(ModelError) as e:
+        load(model([node], [x], [y]))
+    assert "\n" not in str(e.value) and "consumes tensor 'ghost'" in str(e.value)
+    assert "Op\\n::error" in str(e.value)  # escaped, visible
