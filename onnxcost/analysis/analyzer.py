@@ -19,7 +19,7 @@ from onnxcost.analysis import memory
 from onnxcost.analysis.params import Constants, classify
 from onnxcost.analysis.poly import PolyError, is_poly
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
-from onnxcost.analysis.quant_params import packed_weight_override
+from onnxcost.analysis.quant_params import MS, packed_weight_override
 from onnxcost.errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
 from onnxcost.model import fast
 from onnxcost.model.dims import bind, declared_dim_params
@@ -157,9 +157,12 @@ def _costed(
 ) -> Report:
     graph = loaded.model.graph
     infos = shapes.infos(TOP)
-    consts = classify(g, graph, infos, packed_weight_override(loaded.model), shapes.every_scope())
+    # the table says whether a pass over the protobuf could find anything (most graphs: no)
+    packed = packed_weight_override(loaded.model) if g.subgraphs or MS in g.domains else {}
+    consts = classify(g, graph, infos, packed, shapes.every_scope())
     opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
-    coster = _Coster(opsets, shapes, quantized_nodes(graph), g)
+    quantized = quantized_nodes(graph) if "DequantizeLinear" in g.op_types else {}
+    coster = _Coster(opsets, shapes, quantized, g)
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
     _attribute_params(nodes, g, consts)
@@ -181,7 +184,9 @@ def _costed(
             "costs that depend on them are lower bounds"
         )
 
-    plan, live, fdata = _memory_plan(g, consts, infos, nodes, formulas, held_outside)
+    plan, live, fdata = _memory_plan(
+        g, consts, infos, nodes, formulas, held_outside, coster.sizes.__getitem__
+    )
     report = Report(
         model=_model_meta(loaded.model, loaded),
         inputs=[_summary(infos, n) for n in g.graph_inputs],
@@ -234,7 +239,9 @@ class _Coster:
         self.infos = self.shapes.infos(TOP)
         # why the engine could not work a tensor out, for the report's unresolved list
         self.why = {(f.scope, f.tensor): f.reason for f in self.shapes.failures}
+        self.sizes = memory.Sizes(self.infos)  # top-level tensors' sizes, shared with the plan
         self._rules: dict[tuple[str, str], tuple[RuleEntry | None, int]] = {}
+        self._memo: dict[tuple, Cost] = {}  # see rule_cost
 
     def rule(self, domain: str, op_type: str) -> tuple[RuleEntry | None, int]:
         """The rule of an op and the model's opset of its domain, looked up once per op."""
@@ -301,9 +308,8 @@ class _Coster:
         if rec.kind != "view":
             if name in self.quantized:  # a QDQ node reads the quantized tensors, not their floats
                 inputs = [dequantize_source(n, g.producer_node) or n if n else n for n in inputs]
-                ins = [get(n) if n else None for n in inputs]
-            rec.bytes_read = self._bytes(inputs, ins, name, rec)
-            rec.bytes_written = self._bytes(outputs, outs, name, rec)
+            rec.bytes_read = self._bytes(inputs, name, rec)
+            rec.bytes_written = self._bytes(outputs, name, rec)
         return rec
 
     def rule_cost(
@@ -330,12 +336,35 @@ class _Coster:
             if rec is not None:
                 rec.status = "uncounted"
             return None
+        key = None
+        if not scope and ins is not None and outs is not None and index not in self.g.subgraphs:
+            # A top-level rule that reads nothing but its tensors' types and its attributes
+            # gives the same Cost wherever they recur (each layer of a stack): worked out once.
+            key = (
+                entry,
+                tuple([a.SerializeToString() for a in node.attribute]),
+                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in ins]),
+                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in outs]),
+            )
+            cost = self._memo.get(key)
+            if cost is not None:
+                return cost
         # attribute types were checked at load (attrs.py), before anything read them
         try:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         except Exception as e:
             raise NodeError(f"node {name!r} ({op_type}): unreadable attribute: {e}") from None
         infos = self.infos if not scope else self.shapes.infos(scope)
+        read_values: list[str] = []  # a rule that reads a value is not memoized
+
+        def values(n: str) -> np.ndarray | None:
+            read_values.append(n)
+            return self.shapes.value(scope, n)
+
+        def dim_values(n: str) -> str | None:
+            read_values.append(n)
+            return self.shapes.dim_value(scope, n)
+
         ctx = NodeContext(
             op_type=op_type,
             domain=domain,
@@ -346,8 +375,8 @@ class _Coster:
             else [infos.get(n) if n else None for n in node.output],
             attrs=attrs,
             opset=opset,
-            values=lambda n: self.shapes.value(scope, n),
-            dim_values=lambda n: self.shapes.dim_value(scope, n),
+            values=values,
+            dim_values=dim_values,
             subgraph=lambda attr: self.subgraph_cost(
                 attrs.get(attr),
                 name,
@@ -396,6 +425,8 @@ class _Coster:
             ) from None
         except Exception as e:  # a rule must never turn a hostile attribute into a traceback
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
+        if key is not None and not read_values and not cost.estimate:
+            self._memo[key] = cost
         if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
             deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
             cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
@@ -505,20 +536,20 @@ class _Coster:
         rec.bytes_read, rec.bytes_written = sizes
         return rec
 
-    def _bytes(
-        self, names: list[str], infos: list[TensorInfo | None], node: str, rec: NodeCost
-    ) -> int:
-        """Bytes of the named tensors (`infos`: theirs), each counted once."""
+    def _bytes(self, names: list[str], node: str, rec: NodeCost) -> int:
+        """Bytes of the named top-level tensors, each counted once."""
         total = 0
-        for k, (n, t) in enumerate(zip(names, infos, strict=True)):
+        sizes = self.sizes
+        for k, n in enumerate(names):
             if not n or (k and n in names[:k]):
                 continue
-            if t is None or not t.sized:
+            size = sizes[n]
+            if size is None:
                 if rec.status == "counted":
                     rec.status = "unresolved"
                 self.unresolved.append(UnresolvedItem(n, node, self.reason(n, "size not static")))
                 continue
-            total += t.nbytes()
+            total += size[1]
         return total
 
 
@@ -556,6 +587,7 @@ def _memory_plan(
     nodes: list[NodeCost],
     formulas: bool = False,
     held_outside: frozenset[str] = frozenset(),
+    size_of: memory.SizeOf | None = None,
 ) -> tuple[MemoryPlan, memory.Liveness, FormulaData | None]:
     steps: list[memory.Step] = []
     names: list[str] = []
@@ -579,7 +611,7 @@ def _memory_plan(
         from onnxcost.analysis.formulas import formula_plan
 
         return formula_plan(steps, names, step_nodes, infos, inputs, outputs)
-    plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs)
+    plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs, size_of)
     return plan, live, None
 
 

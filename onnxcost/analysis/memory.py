@@ -11,8 +11,10 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
+from onnxcost import dtypes
 from onnxcost.report.records import MemoryPlan
 from onnxcost.rules.registry import TensorInfo
 
@@ -41,17 +43,32 @@ class Liveness:
 SizeOf = Callable[[str], "tuple[Any, Any] | None"]
 
 
+class Sizes(dict):
+    """(elements, bytes) of each tensor, from its info, worked out on first use and kept: the
+    costing, the file order's liveness and the greedy schedule all ask for the same tensors.
+    None: the size is not static. In formula mode, polynomials of the dims."""
+
+    def __init__(self, infos: Mapping[str, TensorInfo]) -> None:
+        super().__init__()
+        self.infos = infos
+
+    def __missing__(self, t: str) -> tuple[Any, Any] | None:
+        info = self.infos.get(t)
+        shape = info.shape if info is not None else None
+        if shape is not None and all(d.__class__ is int for d in shape):  # the common case
+            n = prod(shape)
+            bits = info.item_bits or dtypes.bits(info.elem_type)  # type: ignore[union-attr]
+            known = info.elem_type or info.item_bits  # type: ignore[union-attr]
+            size = (n, (n * bits + 7) // 8) if known else None
+        else:
+            size = None if info is None or not info.sized else (info.numel(), info.nbytes())
+        self[t] = size
+        return size
+
+
 def info_sizes(infos: Mapping[str, TensorInfo]) -> SizeOf:
     """(elements, bytes) of a tensor from its info; in formula mode, polynomials of the dims."""
-    get = infos.get
-
-    def size(t: str) -> tuple[Any, Any] | None:
-        info = get(t)
-        if info is None or not info.sized:
-            return None
-        return info.numel(), info.nbytes()
-
-    return size
+    return Sizes(infos).__getitem__
 
 
 def simulate(
@@ -212,15 +229,11 @@ def greedy_order(
                 succs[p].append(s)
                 indeg[s] += 1
     keep = set(graph_outputs)
-    sizes: dict[str, int] = {}
     size_of = size_of or info_sizes(infos)
 
-    def nbytes(t: str) -> int:
-        nb = sizes.get(t)
-        if nb is None:
-            size = size_of(t)
-            nb = sizes[t] = size[1] if size else 0
-        return nb
+    def nbytes(t: str) -> Any:
+        size = size_of(t)
+        return size[1] if size else 0
 
     grows: dict[int, Any] = {}  # what a step allocates does not change; what it frees does
 
@@ -275,6 +288,7 @@ def plan(
     """The file order's liveness and the greedy order's, when it has a lower peak (the greedy
     search is skipped with `best_order=False`: a sweep reports the file order's peak only)."""
     file_order = list(range(len(steps)))
+    size_of = size_of or info_sizes(infos)  # one table of sizes for every pass below
     live = simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
     result = MemoryPlan(
         schedule="file",

@@ -19,7 +19,7 @@ folder. Rules for contrib, quantized and ai.onnx.ml ops are in `fast_contrib.py`
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from math import prod
 from typing import Any
 
@@ -125,7 +125,7 @@ def infer(
                 st.types[vi.name] = _declared(vi.type, vi.name)
         for name, val in (input_values or {}).items():
             st.values[name] = np.asarray(val)  # an `If` they decide takes its branch
-        _walk(st, graph, g.nodes, g.order, TOP)
+        _walk(st, graph, g.nodes, g.order, TOP, g)
         _check_declared(st, graph)
     except Exception as e:  # anything unexpected: the full engine, with its own guards
         if why is not None:
@@ -134,27 +134,80 @@ def infer(
     return _shapes(st)
 
 
+class _Node:
+    """A top-level node's fields, as the loader's table holds them: a rule reading them reads
+    lists, not the protobuf (each read of a proto field makes new objects)."""
+
+    __slots__ = ("attribute", "domain", "input", "op_type", "output", "proto")
+
+    def __init__(
+        self, op_type: str, domain: str, inputs: list, outputs: list, attrs: Any, proto: Any
+    ) -> None:
+        self.op_type, self.domain, self.input, self.output = op_type, domain, inputs, outputs
+        self.attribute, self.proto = attrs, proto
+
+
 def _walk(
-    st: State, graph: onnx.GraphProto, nodes: list, order: Iterable[int], scope: Scope
+    st: State,
+    graph: onnx.GraphProto,
+    nodes: Sequence,
+    order: Iterable[int],
+    scope: Scope,
+    g: Graph | None = None,
 ) -> None:
+    """Every node's outputs, in `order`. `g`: the top-level graph's table (nodes are read from
+    it); subgraphs are read from their protos."""
     st.scopes[scope] = st
     for t in graph.initializer:
         st.types[t.name] = (t.data_type, tuple(t.dims))
-        if has_payload(t) and prod(t.dims) <= CAP:
+        if prod(t.dims) <= CAP and has_payload(t):
             st.values[t.name] = numpy_helper.to_array(t)
     types, special, values, syms = st.types, st.special, st.values, st.syms
+    # Top-level nodes whose rule sees the same input types, the same valued inputs and the
+    # same attributes give the same outputs (each layer of a stack): worked out once.
+    memo: dict[tuple, list] | None = {} if not scope else None
     for k in order:  # the hot loop: one pass, a dict lookup and one small rule per node
-        node = nodes[k]
-        op, domain = node.op_type, node.domain
+        if g is not None:
+            op, domain = g.op_types[k], g.domains[k]
+            proto = nodes[k]
+            attributes = proto.attribute if k in g.attributed else ()
+            node = _Node(op, domain, g.node_inputs[k], g.outputs[k], attributes, proto)
+        else:
+            node = nodes[k]
+            op, domain, attributes = node.op_type, node.domain, node.attribute
         if domain == "ai.onnx":
             domain = ""
         rule = RULES.get((domain, op))
         if rule is None:
             raise GiveUp(f"op {op} of domain {domain!r}")
-        attrs = {a.name: a for a in node.attribute}
+        names = node.output
+        key = None
+        if memo is not None and rule is not _if:
+            key = (
+                rule,
+                tuple(
+                    [
+                        n if n in values or n in syms or n in special else types.get(n)
+                        for n in node.input
+                    ]
+                ),
+                tuple([not o for o in names]),
+                tuple([a.SerializeToString() for a in attributes]) if attributes else (),
+            )
+            outs = memo.get(key)
+            if outs is not None:
+                for name, t in zip(names, outs, strict=False):
+                    if name:
+                        types[name] = t
+                if not domain and op in _VALUED:
+                    x = node.input[0] if node.input else ""
+                    if op in ("Shape", "Size") or x in values or x in syms:
+                        _value(st, node, {a.name: a for a in attributes})
+                continue
+            written = len(values) + len(syms) + len(special)
+        attrs = {a.name: a for a in attributes}
         st.where = (scope, k)
         outs = rule(st, node, attrs)
-        names = node.output
         for name, t in zip(names, outs, strict=False):
             if name:
                 if "" in t[1] or None in t[1] or not t[0]:
@@ -164,6 +217,8 @@ def _walk(
             named = [j for j, o in enumerate(names) if o and o not in special]
             if named and named[-1] >= len(outs):
                 raise GiveUp(f"{op}: outputs not worked out")
+        if key is not None and len(values) + len(syms) + len(special) == written:
+            memo[key] = outs  # type: ignore[index]  # a rule that records values is not kept
         if not domain and op in _VALUED:
             x = node.input[0] if node.input else ""
             if op in ("Shape", "Size") or x in values or x in syms:  # else nothing to carry
@@ -675,7 +730,7 @@ def _constant(st: State, node: onnx.NodeProto, attrs: dict) -> list:
         t = a.t
         if t.data_location == onnx.TensorProto.EXTERNAL:
             raise GiveUp("external Constant")
-        if has_payload(t) and prod(t.dims) <= CAP:
+        if prod(t.dims) <= CAP and has_payload(t):
             st.values[out] = numpy_helper.to_array(t)
         return [(t.data_type, tuple(t.dims))]
     simple = {"value_float": (FLOAT, a.f, np.float32), "value_int": (INT64, a.i, np.int64),
@@ -1053,7 +1108,7 @@ def _fold_fast(st: State, node: onnx.NodeProto, attrs: dict, ins: list) -> np.nd
             return (np.fmod if _i(attrs, "fmod", 0) else np.mod)(x, ins[1])
         if op == "Tile":
             return np.tile(x, ins[1].reshape(-1).tolist())
-    return fold_node(node, ins, st.opset)
+    return fold_node(node.proto if isinstance(node, _Node) else node, ins, st.opset)
 
 
 __all__ = ["RULES", "GiveUp", "infer"]

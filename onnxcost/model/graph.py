@@ -37,6 +37,7 @@ class Graph:
     outputs: list[list[str]]
     subgraphs: dict[int, list[onnx.GraphProto]]
     node_inputs: list[list[str]]  # as written: '' where an optional input is left out
+    attributed: set[int]  # the nodes that have attributes
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
@@ -218,6 +219,7 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
         outputs=t.outputs,
         subgraphs=t.subgraphs,
         node_inputs=t.inputs,
+        attributed=set(t.attributed),
     )
 
 
