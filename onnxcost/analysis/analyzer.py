@@ -242,6 +242,7 @@ class _Coster:
         self.sizes = memory.Sizes(self.infos)  # top-level tensors' sizes, shared with the plan
         self._rules: dict[tuple[str, str], tuple[RuleEntry | None, int]] = {}
         self._memo: dict[tuple, Cost] = {}  # see rule_cost
+        self._done: dict[tuple, tuple] = {}  # a node's figures by the same key (node_cost)
 
     def rule(self, domain: str, op_type: str) -> tuple[RuleEntry | None, int]:
         """The rule of an op and the model's opset of its domain, looked up once per op."""
@@ -268,15 +269,40 @@ class _Coster:
         node, name = g.nodes[i], g.names[i]
         get = self.infos.get
         inputs, outputs = g.node_inputs[i], g.outputs[i]
+        op_type, domain = g.op_types[i], g.domains[i]
         ins = [get(n) if n else None for n in inputs]
         outs = [get(n) if n else None for n in outputs]
-        entry = self.rule(g.domains[i], g.op_types[i])[0]
         scope, source, bad = node_scope(node, g.onnx_names[i])
         self.bad_scopes += bad
+        key = None
+        if (
+            i not in consts.folded
+            and i not in g.subgraphs
+            and name not in self.quantized
+            and (len(inputs) < 2 or len(set(inputs)) == len(inputs))  # else bytes differ
+        ):
+            # A node with the op, attributes and tensor types of one costed before (each layer
+            # of a stack) has its figures: rules that read values are never kept (rule_cost).
+            key = (
+                op_type,
+                domain,
+                tuple([a.SerializeToString() for a in node.attribute]) if i in g.attributed else (),
+                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in ins]),
+                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in outs]),
+            )
+            done = self._done.get(key)
+            if done is not None:
+                macs, flops, kind, dtype, unit, notes, read, written = done
+                return NodeCost(
+                    name, op_type, domain, inputs, outputs, [_shape_list(t) for t in outs],
+                    macs, flops, read, written, "counted", kind, dtype, unit, list(notes),
+                    i, g.onnx_names[i], scope, source,
+                )  # fmt: skip
+        entry = self.rule(domain, op_type)[0]
         rec = NodeCost(
             name,
-            g.op_types[i],
-            g.domains[i],
+            op_type,
+            domain,
             inputs,
             outputs,
             [_shape_list(t) for t in outs],
@@ -290,7 +316,7 @@ class _Coster:
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
-        cost = self.rule_cost(node, name, rec, TOP, i, ins, outs)
+        cost = self.rule_cost(node, name, rec, TOP, i, ins, outs, key=key)
         if cost is not None and cost.estimate:  # an If may have taken its branch's shapes
             outs = [get(n) if n else None for n in outputs]
             rec.output_shapes = [_shape_list(t) for t in outs]
@@ -310,6 +336,11 @@ class _Coster:
                 inputs = [dequantize_source(n, g.producer_node) or n if n else n for n in inputs]
             rec.bytes_read = self._bytes(inputs, name, rec)
             rec.bytes_written = self._bytes(outputs, name, rec)
+        if key is not None and rec.status == "counted" and key in self._memo:
+            self._done[key] = (
+                rec.macs, rec.flops, rec.kind, rec.compute_dtype, rec.unit, tuple(rec.notes),
+                rec.bytes_read, rec.bytes_written,
+            )  # fmt: skip
         return rec
 
     def rule_cost(
@@ -322,12 +353,15 @@ class _Coster:
         ins: list[TensorInfo | None] | None = None,
         outs: list[TensorInfo | None] | None = None,
         hop: tuple[SubgraphHop, ...] = (),
+        key: tuple | None = None,
     ) -> Cost | None:
         """The node's Cost, or None when it has no rule (recorded as uncounted).
 
         `scope` is the graph the node is in (the shape engine's key), `index` its position
         there, `hop` the same path for the per-node views: its subgraphs are the scopes
-        `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up.
+        `scope + ((index, attribute),)`. `ins`/`outs`: its tensors, if looked up. `key`: a
+        top-level node's op, attributes and tensor types: a rule that reads nothing else gives
+        the same Cost for the same key, kept and reused.
         """
         op_type, domain = (rec.op_type, rec.domain) if rec else (node.op_type, node.domain)
         entry, opset = self.rule(domain, op_type)
@@ -336,16 +370,7 @@ class _Coster:
             if rec is not None:
                 rec.status = "uncounted"
             return None
-        key = None
-        if not scope and ins is not None and outs is not None and index not in self.g.subgraphs:
-            # A top-level rule that reads nothing but its tensors' types and its attributes
-            # gives the same Cost wherever they recur (each layer of a stack): worked out once.
-            key = (
-                entry,
-                tuple([a.SerializeToString() for a in node.attribute]),
-                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in ins]),
-                tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in outs]),
-            )
+        if key is not None:
             cost = self._memo.get(key)
             if cost is not None:
                 return cost
