@@ -635,7 +635,7 @@ def _memory_plan(
     if formulas:
         from onnxcost.analysis.formulas import formula_plan
 
-        return formula_plan(steps, names, step_nodes, infos, inputs, outputs)
+        return formula_plan(steps, names, step_nodes, infos, inputs, outputs, size_of)
     plan, live = memory.plan(steps, names, step_nodes, infos, inputs, outputs, size_of)
     return plan, live, None
 

@@ -21,9 +21,11 @@ from onnxcost.analysis.poly import (
     TooLarge,
     Unbound,
     _nonneg,
+    geq,
     pmax,
     pretty,
     symbol,
+    total,
 )
 from onnxcost.report.records import MemoryPlan, Report, TensorSummary, UnresolvedItem
 from onnxcost.rules.registry import TensorInfo, dim_poly
@@ -86,14 +88,18 @@ class _Frontier:
         self.kept: list[Candidate] = []
         self._last: object = None
 
-    def add(self, pos: int, node: str, v: int | Poly) -> None:
+    def add(self, pos: int, node: str, v: int | Poly, fell: bool = False) -> None:
+        """`fell`: v is no more than the value added before it, so no more than a value kept
+        (the one before, or one kept over it): nothing to compare."""
         if v is self._last:
             return
         self._last = v
+        if fell and self.kept:
+            return
         for c in self.kept:
-            if _nonneg(c.expr - v):
+            if geq(c.expr, v):
                 return
-        self.kept = [c for c in self.kept if not _nonneg(v - c.expr)]
+        self.kept = [c for c in self.kept if not geq(v, c.expr)]
         self.kept.append(Candidate(pos, node, v))
         if len(self.kept) > MAX_PEAK_CANDIDATES:
             raise TooLarge(
@@ -112,9 +118,11 @@ def formula_plan(
     infos: Mapping[str, TensorInfo],
     inputs: list[str],
     outputs: list[str],
+    size_of: memory.SizeOf | None = None,
 ) -> tuple[MemoryPlan, memory.Liveness, FormulaData]:
-    tensor_sizes: dict[str, Any] = {}
-    size_of = memory.info_sizes(infos)
+    """`size_of`: the costing's sizes of the same tensors, if worked out already."""
+    tensor_sizes: dict[str, Any] = {}  # those of the buffers, for binding
+    size_of = size_of or memory.info_sizes(infos)
 
     def sized(t: str) -> Any:
         if t not in tensor_sizes:
@@ -125,25 +133,27 @@ def formula_plan(
     sizes, spans, live = memory.buffers(
         list(range(n)), steps, infos, inputs, outputs, sized, symbolic=True
     )
-    delta_el: list[Any] = [0] * (n + 2)
-    delta_b: list[Any] = [0] * (n + 2)
+    # what each step adds and frees, summed once per step (a running + copies the terms)
+    made_el: list[list[Any]] = [[] for _ in range(n + 2)]
+    made_b: list[list[Any]] = [[] for _ in range(n + 2)]
     for (el, nb), (start, end) in zip(sizes, spans, strict=True):
-        live.total_elements = live.total_elements + el
-        live.total_bytes = live.total_bytes + nb
-        delta_el[start] = delta_el[start] + el
-        delta_el[end + 1] = delta_el[end + 1] - el
-        delta_b[start] = delta_b[start] + nb
-        delta_b[end + 1] = delta_b[end + 1] - nb
+        made_el[start].append(el)
+        made_el[end + 1].append(-el)
+        made_b[start].append(nb)
+        made_b[end + 1].append(-nb)
+    live.total_elements = total(el for el, _ in sizes)
+    live.total_bytes = total(nb for _, nb in sizes)
     fb, fe = _Frontier(), _Frontier()
     live_el: Any = 0
     live_b: Any = 0
     for pos in range(n + 1):
-        live_el = live_el + delta_el[pos]
-        live_b = live_b + delta_b[pos]
+        d_el, d_b = total(made_el[pos]), total(made_b[pos])
+        live_el = live_el + d_el
+        live_b = live_b + d_b
         at = min(pos, n - 1)
         node = names[at] if n else ""
-        fe.add(at, node, live_el)
-        fb.add(at, node, live_b)
+        fe.add(at, node, live_el, geq(0, d_el))
+        fb.add(at, node, live_b, geq(0, d_b))
     live.peak_elements, live.peak_bytes = fe.expr(), fb.expr()
     undecided = _undecided_reuse(steps, names, infos, outputs)
     plan = MemoryPlan(

@@ -8,13 +8,11 @@ graph outputs stay live to the end.
 
 from __future__ import annotations
 
-import heapq
+import bisect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from math import prod
 from typing import Any
 
-from onnxcost import dtypes
 from onnxcost.report.records import MemoryPlan
 from onnxcost.rules.registry import TensorInfo
 
@@ -51,17 +49,18 @@ class Sizes(dict):
     def __init__(self, infos: Mapping[str, TensorInfo]) -> None:
         super().__init__()
         self.infos = infos
+        self._of_type: dict[tuple, tuple[Any, Any] | None] = {}  # by shape and dtype
 
     def __missing__(self, t: str) -> tuple[Any, Any] | None:
         info = self.infos.get(t)
-        shape = info.shape if info is not None else None
-        if shape is not None and all(d.__class__ is int for d in shape):  # the common case
-            n = prod(shape)
-            bits = info.item_bits or dtypes.bits(info.elem_type)  # type: ignore[union-attr]
-            known = info.elem_type or info.item_bits  # type: ignore[union-attr]
-            size = (n, (n * bits + 7) // 8) if known else None
+        if info is None:
+            size = None
         else:
-            size = None if info is None or not info.sized else (info.numel(), info.nbytes())
+            key = (info.shape, info.elem_type, info.item_bits)
+            size = self._of_type.get(key, False)
+            if size is False:
+                size = None if not info.sized else (info.numel(), info.nbytes())
+                self._of_type[key] = size
         self[t] = size
         return size
 
@@ -213,7 +212,7 @@ def greedy_order(
         for t in step.outputs:
             if t:
                 producer[t] = s
-    readers: dict[str, int] = {}
+    readers: dict[str, list[int]] = {}  # the steps reading each tensor, each step once
     # lists, not sets: 250,000 empty sets cost more than the rest of the schedule; steps are
     # visited in order, so a repeat of s is always the last entry
     succs: list[list[int]] = [[] for _ in steps]
@@ -223,11 +222,16 @@ def greedy_order(
         ins = step.inputs if len(step.inputs) < 2 else tuple(set(step.inputs))
         reads.append(ins)
         for t in ins:
-            readers[t] = readers.get(t, 0) + 1
+            r = readers.get(t)
+            if r is None:
+                readers[t] = [s]
+            else:
+                r.append(s)
             p = producer.get(t)
             if p is not None and (not succs[p] or succs[p][-1] != s):
                 succs[p].append(s)
                 indeg[s] += 1
+    left = {t: len(r) for t, r in readers.items()}  # readers not yet scheduled
     keep = set(graph_outputs)
     size_of = size_of or info_sizes(infos)
 
@@ -235,42 +239,49 @@ def greedy_order(
         size = size_of(t)
         return size[1] if size else 0
 
-    grows: dict[int, Any] = {}  # what a step allocates does not change; what it frees does
+    # What a step would add to the live bytes: what it allocates less the inputs it is the last
+    # to read. Worked out when the step is first weighed, then kept current as others run.
+    deltas: dict[int, Any] = {}
 
-    def delta(s: int) -> int:
-        step = steps[s]
-        grow = grows.get(s)
-        if grow is None:
-            grow = grows[s] = sum(
+    def delta(s: int) -> Any:
+        d = deltas.get(s)
+        if d is None:
+            step = steps[s]
+            d = sum(
                 nbytes(t)
                 for k, t in enumerate(step.outputs)
                 if t and not (step.kind == "view" and k == 0)
             )
-        free = 0
-        for t in reads[s]:
-            if readers[t] == 1 and t not in keep:
-                free += nbytes(t)
-        return grow - free
+            for t in reads[s]:
+                if left[t] == 1 and t not in keep:
+                    d -= nbytes(t)
+            deltas[s] = d
+        return d
 
+    done = bytearray(len(steps))
+    # ready steps in index order: a sorted list, so the window is a slice (wide graphs keep
+    # thousands ready, and a heap would pop and push the whole window at every step)
     ready = [s for s in range(len(steps)) if indeg[s] == 0]
-    heapq.heapify(ready)
     order: list[int] = []
     while ready:
         if len(ready) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
             best = ready.pop()
         else:
-            window = [heapq.heappop(ready) for _ in range(min(GREEDY_WINDOW, len(ready)))]
-            best = min(window, key=lambda s: (delta(s), s))
-            for s in window:
-                if s != best:
-                    heapq.heappush(ready, s)
+            window = ready[:GREEDY_WINDOW]
+            at = window.index(min(window, key=delta))  # in index order: ties take the first
+            best = ready.pop(at)
         order.append(best)
+        done[best] = 1
         for t in reads[best]:
-            readers[t] -= 1
+            n = left[t] = left[t] - 1
+            if n == 1 and t not in keep:  # the one reader left now frees it
+                last = next(r for r in readers[t] if not done[r])
+                if last in deltas:
+                    deltas[last] -= nbytes(t)
         for nxt in succs[best]:
             indeg[nxt] -= 1
             if indeg[nxt] == 0:
-                heapq.heappush(ready, nxt)
+                bisect.insort(ready, nxt)
     return order
 
 
@@ -304,7 +315,8 @@ def plan(
         live_bytes=live.live_bytes,
     )
     result.best_peak_node = result.peak_node
-    if steps and best_order:
+    # no order can go below a peak of 0 bytes (every size unknown: dims left unbound)
+    if steps and best_order and not (isinstance(live.peak_bytes, int) and live.peak_bytes == 0):
         order = greedy_order(steps, infos, outputs, size_of)
         # the same order (a chain, say) has the same peak: no second simulation
         best = (

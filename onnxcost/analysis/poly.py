@@ -512,6 +512,48 @@ def _nonneg(x: object) -> bool:
     return True
 
 
+def geq(a: object, b: object) -> bool:
+    """`_nonneg(a - b)`, without making the difference (the activation peak's frontier asks
+    this a few times at every step of the schedule)."""
+    at, bt = _terms(a), _terms(b)
+    if at is None or bt is None:
+        return _nonneg(a - b)  # type: ignore[operator]
+    for m, c in at.items():
+        d = c - bt.get(m, 0)
+        if d < 0 or (d and not _plain(m)):
+            return False
+    return all(m in at or (c < 0 and _plain(m)) for m, c in bt.items())
+
+
+def _plain(m: Mono) -> bool:
+    """A monomial with no atom that may be negative (the dims are >= 0)."""
+    known = _PLAIN.get(m)
+    if known is None:
+        known = all(not isinstance(a, Op) or a.nonneg() for a, _ in m)
+        if len(_PLAIN) >= _MEMO_MAX:
+            _PLAIN.clear()
+        _PLAIN[m] = known
+    return known
+
+
+_PLAIN: dict[Mono, bool] = {}
+
+
+def total(values: Iterable[object]) -> int | Poly:
+    """The sum of many values, in one pass (a running `+` copies the sum's terms each time)."""
+    acc: dict[Mono, int] = {}
+    const = 0
+    for v in values:
+        if v.__class__ is Poly:
+            for m, c in v.terms.items():  # type: ignore[attr-defined]
+                acc[m] = acc.get(m, 0) + c
+        else:
+            const += v  # type: ignore[operator]
+    if const:
+        acc[()] = acc.get((), 0) + const
+    return _make(acc)
+
+
 def floordiv(p: int | Poly, k: int) -> int | Poly:
     """floor(p / k), exact: the part of p whose coefficients k divides comes out of the floor."""
     if not isinstance(p, Poly):
@@ -672,10 +714,12 @@ __all__ = [
     "ceildiv",
     "evaluate",
     "floordiv",
+    "geq",
     "is_poly",
     "pmax",
     "pmin",
     "pretty",
     "si",
     "symbol",
+    "total",
 ]
