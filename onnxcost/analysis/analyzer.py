@@ -17,7 +17,7 @@ from onnx import helper
 from onnxcost import rules
 from onnxcost.analysis import memory
 from onnxcost.analysis.params import Constants, classify
-from onnxcost.analysis.poly import PolyError, is_poly
+from onnxcost.analysis.poly import PolyError, is_poly, total
 from onnxcost.analysis.qdq import dequantize_source, quantized_nodes
 from onnxcost.analysis.quant_params import MS, packed_weight_override
 from onnxcost.errors import ModelError, NodeError, OnnxCostError, UncountedError, UsageError
@@ -675,15 +675,19 @@ def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
 
 
 def _op_types(nodes: list[NodeCost], formulas: bool = False) -> list[OpTypeCost]:
-    agg: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    groups: dict[tuple[str, str], list[NodeCost]] = defaultdict(list)
     for n in nodes:
-        if n.status == "constant":
-            continue
-        a = agg[(n.domain, n.op_type)]
-        a[0] += 1
-        a[1] += n.macs
-        a[2] += n.flops
-        a[3] += n.memory_traffic_bytes
+        if n.status != "constant":
+            groups[(n.domain, n.op_type)].append(n)
+    agg = {
+        key: [
+            len(ns),
+            total([n.macs for n in ns]),  # one pass each: formulas' running sums would copy
+            total([n.flops for n in ns]),
+            total([x for n in ns for x in (n.bytes_read, n.bytes_written)]),
+        ]
+        for key, ns in groups.items()
+    }
     if formulas and any(is_poly(x) for a in agg.values() for x in a):
         # shares and the order depend on the dims' values: those come when the report is bound
         rows = [OpTypeCost(op, dom, *a, 0.0, 0.0) for (dom, op), a in agg.items()]
@@ -703,13 +707,14 @@ def _fill_totals(
     report: Report, consts: Constants, live: memory.Liveness, g: Graph, coster: _Coster
 ) -> None:
     t = report.totals
-    for n in report.nodes:
-        t.macs += n.macs
-        t.flops += n.flops
-        t.memory_traffic_bytes += n.memory_traffic_bytes
-    t.params = sum(w.elements or 0 for w in consts.params.values())
-    t.weight_bytes = sum(w.nbytes for w in consts.params.values())
-    t.constants = sum(w.elements or 0 for w in consts.helpers.values())
+    t.macs = total([n.macs for n in report.nodes])
+    t.flops = total([n.flops for n in report.nodes])
+    t.memory_traffic_bytes = total(
+        [x for n in report.nodes for x in (n.bytes_read, n.bytes_written)]
+    )
+    t.params = total([w.elements or 0 for w in consts.params.values()])
+    t.weight_bytes = total([w.nbytes for w in consts.params.values()])
+    t.constants = total([w.elements or 0 for w in consts.helpers.values()])
     t.activations_total, t.activations_total_bytes = (
         live.total_elements,
         live.total_bytes,

@@ -81,12 +81,16 @@ class FormulaData:
     undecided: list[UnresolvedItem] = field(default_factory=list)
 
 
+MAX_SEEN = 100_000  # values the peak frontier remembers having weighed
+
+
 class _Frontier:
     """Values no other value kept is >= for every value of the dims (first position wins)."""
 
     def __init__(self) -> None:
         self.kept: list[Candidate] = []
         self._last: object = None
+        self._seen: set[object] = set()
 
     def add(self, pos: int, node: str, v: int | Poly, fell: bool = False) -> None:
         """`fell`: v is no more than the value added before it, so no more than a value kept
@@ -96,6 +100,12 @@ class _Frontier:
         self._last = v
         if fell and self.kept:
             return
+        # a value met before is no more than a value kept (each layer of a stack repeats them)
+        seen = frozenset(v.terms.items()) if isinstance(v, Poly) else v
+        if seen in self._seen:
+            return
+        if len(self._seen) < MAX_SEEN:
+            self._seen.add(seen)
         for c in self.kept:
             if geq(c.expr, v):
                 return
