@@ -49,6 +49,8 @@ _MAX_STRING_BYTES = 64 * 1024  # string constants are never needed for costs
 
 @dataclass
 class LoadedModel:
+    """A parsed, checked model and what the load found out about its file."""
+
     model: onnx.ModelProto  # our own copy; weights' payloads stripped
     path: Path | None
     file_bytes: int = 0
