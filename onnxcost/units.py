@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
 
 from onnxcost.errors import OnnxCostError
 
+# decimal is imported where it is used (figures past 10**15, parsing quantities): a plain
+# analysis never needs it
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from decimal import Decimal
+
+# ONNX dims are int64: a larger --dim, --input-shape or budget dim cannot be bound.
+MAX_DIM = 2**63 - 1
 _SI = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
 # Beyond this many units of the largest prefix a figure is written in exponent form (1.23e+317):
 # totals are exact integers of any size (2**1054 FLOPs is a valid answer), never floats.
@@ -28,6 +35,8 @@ def _big(n: float, digits: int) -> str | None:
     if isinstance(n, float) and not math.isfinite(n):
         return str(n)
     if abs(n) >= _EXPONENT_FROM:
+        from decimal import Decimal
+
         return f"{Decimal(n):.{digits}e}"
     return None
 
@@ -173,14 +182,7 @@ _NUMBER = re.compile(r"\s*([+-]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s
 
 _DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 _BINARY = {"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
-_SECONDS = {
-    "s": Decimal(1),
-    "ms": Decimal("1e-3"),
-    "us": Decimal("1e-6"),
-    "µs": Decimal("1e-6"),
-    "μs": Decimal("1e-6"),
-    "ns": Decimal("1e-9"),
-}
+_SECONDS = {"s": "1", "ms": "1e-3", "us": "1e-6", "µs": "1e-6", "μs": "1e-6", "ns": "1e-9"}
 
 _EXAMPLES = {
     "count": "5G, 30M, 1.5k, 2Gi or a plain number",
@@ -207,6 +209,8 @@ def parse_quantity(text: str | float, kind: str) -> int | float:
             f"{text!r} is not a {kind} quantity: no number found; examples: {_EXAMPLES[kind]}"
         )
     number, suffix = m.group(1), m.group(2)
+    from decimal import Decimal, InvalidOperation
+
     try:
         value = Decimal(number.replace("_", ""))
     except InvalidOperation:
@@ -220,6 +224,8 @@ def parse_quantity(text: str | float, kind: str) -> int | float:
 
 
 def _scale(text: str, suffix: str, kind: str) -> Decimal | int:
+    from decimal import Decimal
+
     def bad(why: str) -> OnnxCostError:
         return OnnxCostError(f"{text!r}: {why}; examples: {_EXAMPLES[kind]}")
 
@@ -227,7 +233,7 @@ def _scale(text: str, suffix: str, kind: str) -> Decimal | int:
         if suffix == "":
             return 1
         if suffix in _SECONDS:
-            return _SECONDS[suffix]
+            return Decimal(_SECONDS[suffix])
         raise bad(f"unknown time unit {suffix!r} (use s, ms, us or ns, lower case)")
     if kind == "percent":
         if suffix == "":

@@ -853,6 +853,25 @@ def test_attribute_of_the_wrong_type_is_refused_before_any_rule(tmp_path) -> Non
     assert "'c1'" in msg and "'pads'" in msg and "TENSOR" in msg and "INTS" in msg
 
 
+def test_attribute_types_table_says_what_onnx_schemas_say() -> None:
+    """attrs.py reads onnx's schemas from a table (onnx_attrs.py): the same answer for every op
+    and opset, and the table made by the onnx installed (else attrs.py does not read it)."""
+    from onnxcost.model import attrs, onnx_attrs
+
+    if onnx.__version__ != onnx_attrs.ONNX_VERSION:
+        pytest.skip(f"table of onnx {onnx_attrs.ONNX_VERSION}: run tools/onnx_attr_table.py")
+    ops = {(s.domain, s.name) for s in onnx.defs.get_all_schemas_with_history()}
+    assert ops == set(onnx_attrs.TYPES)
+    for domain, op in ops:
+        for opset in range(onnx.defs.onnx_opset_version() + 3):
+            try:
+                schema = onnx.defs.get_schema(op, opset, domain)
+                want = {k: int(a.type) for k, a in schema.attributes.items()}
+            except onnx.defs.SchemaError:
+                want = None
+            assert attrs._schema_types(domain, op, opset) == want, (domain, op, opset)
+
+
 def test_einsum_equation_that_is_not_utf8_is_a_clean_error(capsys) -> None:
     # Found by the fuzz campaign: AttributeProto.s is bytes, so no text check sees it; the shape
     # engine's model keeps it as bytes, and the equation check must not trip over that.

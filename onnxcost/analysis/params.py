@@ -38,6 +38,8 @@ NONDETERMINISTIC = {
 
 @dataclass
 class Weight:
+    """One stored tensor: its elements, bits per element and dtype."""
+
     name: str
     elements: int | None  # None: shape not static
     bits: int
@@ -50,6 +52,8 @@ class Weight:
 
 @dataclass
 class Constants:
+    """What is known before the run: parameters, helper constants, folded nodes."""
+
     constant: set[str] = field(default_factory=set)  # every tensor known before the run
     params: dict[str, Weight] = field(default_factory=dict)
     helpers: dict[str, Weight] = field(default_factory=dict)  # constants that are not parameters

@@ -1,5 +1,5 @@
 """`python -m onnxcost.cli`: the same as the `onnxcost` command."""
 
-from onnxcost.cli.main import main
+from onnxcost.cli.main import run
 
-main()
+run()

@@ -182,12 +182,12 @@ def analyze(
 def _attach_formulas(report, formula_report, spec):
     """Give `report` its `formulas`; returns the formula report (`formula_report()`, of the same
     shapes) when some dims are unbound."""
+    if formula_report is None:
+        return None  # every dim bound: the totals are the numbers (no `formulas` object)
     from onnxcost.analysis import formulas as formula_module
     from onnxcost.analysis.poly import PolyError
     from onnxcost.errors import OnnxCostError
 
-    if formula_report is None:
-        return None  # every dim bound: the totals are the numbers (no `formulas` object)
     try:
         source = formula_report()
     except OnnxCostError as e:

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 from onnxcost.errors import OnnxCostError, UsageError
-from onnxcost.gate.budget import MAX_DIM
 from onnxcost.report import sanitize
+from onnxcost.units import MAX_DIM
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from onnxcost.errors import OnnxCostError
-from onnxcost.units import parse_quantity
+from onnxcost.units import MAX_DIM, parse_quantity
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,6 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 MAX_BUDGET_BYTES = 1 << 20
-# ONNX dims are int64: a larger --dim, --input-shape or budget dim cannot be bound.
-MAX_DIM = 2**63 - 1
 
 
 def load(path: str | Path) -> BudgetFile:

@@ -15,6 +15,8 @@ from functools import lru_cache
 
 import onnx
 
+from onnxcost.model import onnx_attrs
+
 A = onnx.AttributeProto
 _INT, _INTS, _FLOAT = A.INT, A.INTS, A.FLOAT
 CONTRIB_TYPES: dict[str, int] = {
@@ -33,11 +35,16 @@ CONTRIB_TYPES: dict[str, int] = {
 }  # fmt: skip
 _CONTRIB = "com.microsoft"
 _NAMES = set(A.AttributeType.values())
+# onnx's schemas as data (their first read costs about 8 ms); only for the onnx that made it
+_TABLE = onnx_attrs.TYPES if onnx.__version__ == onnx_attrs.ONNX_VERSION else {}
 
 
 @lru_cache(maxsize=4096)
 def _schema_types(domain: str, op_type: str, opset: int) -> dict[str, int] | None:
-    try:
+    versions = _TABLE.get((domain, op_type))
+    if versions is not None:  # get_schema's answer: the latest version up to the opset
+        return next((types for since, types in reversed(versions) if since <= opset), None)
+    try:  # an op onnx registered at run time, or another onnx version
         schema = onnx.defs.get_schema(op_type, opset, domain)
     except Exception:  # unknown op or domain (custom ops): nothing to check against
         return None

@@ -8,9 +8,8 @@ they are bound; the names the user can bind are the atoms of those expressions.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from math import gcd
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import onnx
 
@@ -18,6 +17,9 @@ from onnxcost.analysis.poly import Poly, PolyError, ceildiv, floordiv, pmax, pmi
 from onnxcost.errors import ModelError, UsageError
 from onnxcost.model.loader import iter_graphs
 from onnxcost.rules.registry import Dim, TensorInfo
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 # names: identifiers, dotted ones too (paddle2onnx: `p2o.DynamicDimension.0`)
 _TOKEN = re.compile(
@@ -43,6 +45,7 @@ def evaluate(text: str, dims: dict[str, int]) -> int | None:
     tokens = _tokens(text)
     if tokens is None or not any(kind == "op" for kind, _ in tokens):
         return None
+    from fractions import Fraction  # here: most models have no dim expressions
 
     def name(v: str) -> Fraction:
         if v not in dims:
@@ -178,6 +181,8 @@ class Rat:
         return x if isinstance(x, Rat) else Rat(x)
 
     def const(self) -> Fraction:
+        from fractions import Fraction
+
         if isinstance(self.num, Poly):
             raise ValueError("not a constant")
         return Fraction(self.num, self.den)
@@ -216,7 +221,7 @@ class Rat:
         return Rat(self.num ** int(e), self.den ** int(e))
 
     def __eq__(self, o: object) -> bool:  # only `y == 0` in the parser
-        return not isinstance(self.num, Poly) and Fraction(self.num, self.den) == o
+        return not isinstance(self.num, Poly) and self.const() == o
 
     __hash__ = None  # type: ignore[assignment]
 

@@ -16,6 +16,8 @@ from onnxcost.errors import ModelError
 
 @dataclass
 class Graph:
+    """The validated node DAG of one graph, read from its protos."""
+
     # the proto's own node list: each node read from it as needed. A list of them would keep a
     # wrapper per node alive, and protobuf keeps more beside each (250 bytes a node)
     nodes: Sequence[onnx.NodeProto]

@@ -49,6 +49,8 @@ _MAX_STRING_BYTES = 64 * 1024  # string constants are never needed for costs
 
 @dataclass
 class LoadedModel:
+    """A parsed, checked model and what the load found out about its file."""
+
     model: onnx.ModelProto  # our own copy; weights' payloads stripped
     path: Path | None
     file_bytes: int = 0
@@ -201,13 +203,14 @@ def _utf8_model() -> type[Message] | None:
     """ModelProto under edition 2023, whose strings are UTF-8 checked as they are parsed: onnx's
     schema (proto2) leaves them unchecked. None where protobuf predates editions."""
     try:
-        from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+        from google.protobuf import descriptor_pool, message_factory
 
-        schema = descriptor_pb2.FileDescriptorProto()
-        onnx.ModelProto.DESCRIPTOR.file.CopyToProto(schema)
-        schema.syntax, schema.edition = "editions", descriptor_pb2.EDITION_2023
+        # onnx's FileDescriptorProto as bytes, with syntax = "editions" (field 12) and edition =
+        # EDITION_2023 (field 14, 1000) appended: a field given twice takes its last value.
+        # Editing the message instead would import descriptor_pb2 (1 ms, a small model's load).
+        schema = onnx.ModelProto.DESCRIPTOR.file.serialized_pb + b"\x62\x08editions\x70\xe8\x07"
         pool = descriptor_pool.DescriptorPool()
-        pool.Add(schema)
+        pool.AddSerializedFile(schema)
         return message_factory.GetMessageClass(pool.FindMessageTypeByName("onnx.ModelProto"))
     except Exception:
         return None
@@ -476,7 +479,10 @@ def _same_contents(graph: onnx.GraphProto) -> dict[str, bytes]:
     Cheap first: only tensors of equal dtype, dims and first and last bytes are hashed in full,
     so distinct weights (nearly all) cost a slice each.
     """
-    import hashlib
+    try:  # hashlib's own: `import hashlib` loads OpenSSL first (2-3 ms, a small model's load)
+        from _blake2 import blake2b
+    except ImportError:  # a Python built without it
+        from hashlib import blake2b
 
     groups: dict[tuple, list[onnx.TensorProto]] = {}
     for t in graph.initializer:
@@ -490,7 +496,7 @@ def _same_contents(graph: onnx.GraphProto) -> dict[str, bytes]:
         if len(ts) < 2:
             continue
         for t in ts:
-            out[t.name] = hashlib.blake2b(t.raw_data, digest_size=16).digest()
+            out[t.name] = blake2b(t.raw_data, digest_size=16).digest()
     return out
 
 

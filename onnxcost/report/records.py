@@ -17,6 +17,8 @@ SCHEMA_VERSION = 2
 
 @dataclass
 class TensorSummary:
+    """A graph input or output: its dtype and inferred shape."""
+
     name: str
     dtype: str
     shape: list[Dim] | None
@@ -24,6 +26,8 @@ class TensorSummary:
 
 @dataclass
 class NodeCost:
+    """One top-level node: its costs, status, kind and place in the graph."""
+
     name: str
     op_type: str
     domain: str
@@ -157,6 +161,8 @@ class ModuleCost:
 
 @dataclass
 class Totals:
+    """The whole model's figures (the JSON contract's "totals")."""
+
     macs: int = 0
     flops: int = 0
     params: int = 0
@@ -182,6 +188,8 @@ class Totals:
 
 @dataclass
 class OpTypeCost:
+    """The figures of every node of one op type."""
+
     op_type: str
     domain: str
     count: int
@@ -195,6 +203,8 @@ class OpTypeCost:
 
 @dataclass
 class DtypeSize:
+    """Parameters and their bytes, for one dtype."""
+
     dtype: str
     params: int
     bytes: int
@@ -202,6 +212,8 @@ class DtypeSize:
 
 @dataclass
 class MemoryPlan:
+    """The activation peak of the file order and of the best order found, per step."""
+
     schedule: str = "file"
     peak_step: int | None = None
     peak_node: str | None = None
@@ -230,6 +242,8 @@ def _copy(value: Any) -> Any:
 
 @dataclass
 class Uncounted:
+    """Nodes of one op type that no rule counts."""
+
     op_type: str
     domain: str
     count: int
@@ -238,6 +252,8 @@ class Uncounted:
 
 @dataclass
 class UnresolvedItem:
+    """A size the analysis could not work out: costs using it are lower bounds."""
+
     tensor: str
     node: str
     reason: str
@@ -254,6 +270,8 @@ class Duplicate:
 
 @dataclass
 class Report:
+    """One analysis: every record above (`to_dict()` is the stable JSON contract)."""
+
     model: dict[str, Any]
     inputs: list[TensorSummary]
     outputs: list[TensorSummary]

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import re
 
+# The patterns are compiled on first use (re caches them): most text is printable and never
+# needs them, and compiling all three took most of this module's import time.
 # CSI (ESC [ ... final byte), OSC (ESC ] ... BEL or ST), and any other two-byte ESC sequence;
 # also their 8-bit forms (U+009B CSI, U+009D OSC).
-_ESCAPES = re.compile(
+_ESCAPES = (
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
     r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -~]?"
@@ -32,13 +34,11 @@ _ESCAPES = re.compile(
 # C0 and C1 controls, DEL, and the other characters terminals or editors treat as line breaks or
 # as text-direction overrides (which can make a printed name read as something else); lone
 # surrogates (a path that is not UTF-8) cannot be encoded for printing at all.
-_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+_CONTROLS = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _COMMAND_START = ("::", "##[")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_XML_FORBIDDEN = "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 
 
 def _visible(m: re.Match[str]) -> str:
@@ -50,8 +50,8 @@ def _printable(s: object, keep: str = "") -> str:
     out = str(s)
     if out.isprintable():  # fast path: most names are plain
         return out
-    out = _ESCAPES.sub("", out)
-    return _CONTROLS.sub(lambda m: m.group() if m.group() in keep else _visible(m), out)
+    out = re.sub(_ESCAPES, "", out)
+    return re.sub(_CONTROLS, lambda m: m.group() if m.group() in keep else _visible(m), out)
 
 
 def text(s: object) -> str:
@@ -75,7 +75,7 @@ def markdown(s: object) -> str:
 
 def xml(s: object) -> str:
     """Text an XML 1.0 document can hold (forbidden characters become visible escapes)."""
-    return _XML_FORBIDDEN.sub(lambda m: f"\\x{ord(m.group()):02x}", str(s))
+    return re.sub(_XML_FORBIDDEN, lambda m: f"\\x{ord(m.group()):02x}", str(s))
 
 
 def workflow_data(s: object) -> str:

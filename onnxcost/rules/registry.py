@@ -86,6 +86,8 @@ class _cached:
 
 @dataclass(frozen=True)
 class TensorInfo:
+    """A tensor as the rules see it: element type and shape (dims int, str or None)."""
+
     name: str
     elem_type: int
     shape: tuple[Dim, ...] | None  # None: rank unknown
@@ -294,6 +296,8 @@ KINDS = ("view", "elementwise", "compute")
 
 @dataclass(frozen=True)
 class RuleEntry:
+    """A registered rule and the op it costs."""
+
     fn: Rule
     kind: str
     op_type: str
