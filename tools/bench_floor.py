@@ -25,10 +25,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+if TYPE_CHECKING:
+    import onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = (
@@ -38,7 +38,10 @@ FLOOR = (
 
 
 def _external(name: str, shape: list[int]) -> onnx.TensorProto:
-    t = onnx.TensorProto(name=name, data_type=TensorProto.FLOAT, dims=shape)
+    import numpy as np
+    from onnx import TensorProto
+
+    t = TensorProto(name=name, data_type=TensorProto.FLOAT, dims=shape)
     t.data_location = TensorProto.EXTERNAL
     for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", str(4 * np.prod(shape)))):
         e = t.external_data.add()
@@ -48,6 +51,10 @@ def _external(name: str, shape: list[int]) -> onnx.TensorProto:
 
 def stack(layers: int, hidden: int = 256, heads: int = 8) -> onnx.ModelProto:
     """16 nodes a layer, symbolic batch and seq."""
+    # imported here: the timing process must not hold onnx and numpy (see main)
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
     inits = [
         numpy_helper.from_array(np.array([0, 0, heads, hidden // heads], np.int64), "split"),
         numpy_helper.from_array(np.array([0, 0, hidden], np.int64), "merge"),
@@ -113,6 +120,19 @@ def bench(path: Path, analyze_args: list[str], runs: int) -> dict[str, float]:
     return {**med, **{f"floor_{k}": v for k, v in flo.items()}, "ratio": ratio}
 
 
+def build_file(what: str, path: str) -> None:
+    """Write one graph (run in a process of its own, see `main`)."""
+    import onnx
+
+    if what == "7b":
+        sys.path.insert(0, str(ROOT))
+        from tests.llm_builders import llama
+
+        onnx.save(llama(32, 4096, 32, 32, 11008, 32000, external=True), path)
+    else:
+        onnx.save(stack(int(what)), path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,20 +140,27 @@ def main() -> None:
     ap.add_argument("--layers", type=int, nargs="*", default=[1000, 4000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-7b", action="store_true", help="skip the 7B decoder")
+    ap.add_argument("--build", nargs=2, metavar=("WHAT", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.build:
+        build_file(*args.build)
+        return
+
+    # Each graph is built in a process of its own: a timed process's peak RSS counts what it
+    # inherits at fork, so this one must stay small (no model, not even onnx imported).
+    def build(what: str, path: Path) -> None:
+        subprocess.run([sys.executable, __file__, "--build", what, str(path)], check=True)
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for layers in args.layers:
             path = Path(tmp) / f"stack{layers}.onnx"
-            onnx.save(stack(layers), path)
+            build(str(layers), path)
             r = bench(path, ["--dim", "batch=2", "--dim", "seq=128"], args.runs)
             rows.append((f"stack, {16 * layers:,} nodes", r))
         if not args.no_7b:
-            sys.path.insert(0, str(ROOT))
-            from tests.llm_builders import llama
-
             path = Path(tmp) / "llama7b.onnx"
-            onnx.save(llama(32, 4096, 32, 32, 11008, 32000, external=True), path)
+            build("7b", path)
             dims = ["--dim", "batch_size=1", "--dim", "sequence_length=1"]
             dims += ["--dim", "past_sequence_length=4095"]
             rows.append(("Llama-7B decoder, weights absent", bench(path, dims, args.runs)))
