@@ -73,7 +73,7 @@ def analyze(
     `formulas`: dims left unbound reach the rules as polynomials, and every figure is an exact
     expression of them (analysis/formulas.py binds such a report to numbers).
     """
-    with _rare_full_collections(), formula_mode(formulas):
+    with rare_full_collections(), formula_mode(formulas):
         return _analyze(model, dims, input_shapes, strict, input_values, formulas, held_outside)
 
 
@@ -88,7 +88,7 @@ def analyze_with_formulas(
     and shape inference (the CLI's unbound dims: one engine run for both reports); None when
     every dim is bound."""
     later: list[Callable[[], Report]] = []
-    with _rare_full_collections(), formula_mode(False):
+    with rare_full_collections(), formula_mode(False):
         report = _analyze(
             model, dims, input_shapes, strict, input_values, False, frozenset(), later
         )
@@ -96,7 +96,7 @@ def analyze_with_formulas(
 
 
 @contextmanager
-def _rare_full_collections() -> Iterator[None]:
+def rare_full_collections() -> Iterator[None]:
     # The analysis makes millions of small objects that live until it ends: Python's cycle
     # collector would rescan all of them in each full collection (a third of the time on large
     # graphs). Young collections still free short-lived cycles; full ones become rare.
@@ -137,7 +137,7 @@ def _analyze(
 
         def formula_report() -> Report:
             shapes.scopes = {s: dict(m) for s, m in scopes.items()}
-            with _rare_full_collections(), formula_mode(True):
+            with rare_full_collections(), formula_mode(True):
                 return _costed(loaded, dict(bound), unbound, bind_warnings, g, shapes, False, True)
 
         later.append(formula_report)

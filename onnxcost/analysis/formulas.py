@@ -306,13 +306,33 @@ def bind(report: Report, dims: Mapping[str, int], best_order: bool = True) -> Re
         m.__dict__.update(fields)
         return m
 
+    # nodes of one op, attributes and types share their figures' objects (the analyzer works
+    # each such node out once): their bound figures are worked out once too
+    figures: dict[tuple, dict[str, Any]] = {}
     nodes = []
     for n in report.nodes:
-        m = copy(n, macs=ev(n.macs), flops=ev(n.flops), bytes_read=ev(n.bytes_read),
-                 bytes_written=ev(n.bytes_written), notes=list(n.notes),
-                 output_shapes=[shape(s) for s in n.output_shapes])  # fmt: skip
-        if m.status != "constant":
-            m.unit = "matrix" if m.macs > 0 else "vector"
+        have = n.__dict__
+        key = (
+            id(have["macs"]), id(have["flops"]), id(have["bytes_read"]),
+            id(have["bytes_written"]), have["status"] == "constant",
+        )  # fmt: skip
+        bound = figures.get(key)
+        if bound is None:
+            macs = ev(n.macs)
+            bound = figures[key] = {
+                "macs": macs,
+                "flops": ev(n.flops),
+                "bytes_read": ev(n.bytes_read),
+                "bytes_written": ev(n.bytes_written),
+            }
+            if not key[-1]:
+                bound["unit"] = "matrix" if macs > 0 else "vector"
+        m = object.__new__(n.__class__)
+        fields = m.__dict__
+        fields.update(have)
+        fields.update(bound)
+        fields["notes"] = list(have["notes"])
+        fields["output_shapes"] = [shape(s) for s in have["output_shapes"]]
         nodes.append(m)
     subs = []
     for n in report.subgraph_nodes:
@@ -330,9 +350,14 @@ def bind(report: Report, dims: Mapping[str, int], best_order: bool = True) -> Re
             sizes_at[t] = None if s is None else (ev(s[0]), ev(s[1]))
         return sizes_at[t]
 
+    file_live = None
+    if not best_order:  # the file order's buffers are the formula plan's: only sizes change
+        file_live = memory.Liveness()
+        bound_sizes = [(ev(el), ev(nb)) for el, nb in fd.sizes]
+        memory.scan(bound_sizes, fd.spans, len(fd.steps), file_live)
     plan, live = memory.plan(
         fd.steps, fd.step_names, fd.step_nodes, fd.infos, fd.inputs, fd.outputs, size_of, True,
-        best_order,
+        best_order, file_live,
     )  # fmt: skip
     t = replace(report.totals, status_reasons=list(report.totals.status_reasons))
     t.macs = sum(n.macs for n in nodes)

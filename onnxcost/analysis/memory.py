@@ -295,12 +295,14 @@ def plan(
     size_of: SizeOf | None = None,
     symbolic: bool = False,
     best_order: bool = True,
+    live: Liveness | None = None,
 ) -> tuple[MemoryPlan, Liveness]:
     """The file order's liveness and the greedy order's, when it has a lower peak (the greedy
-    search is skipped with `best_order=False`: a sweep reports the file order's peak only)."""
+    search is skipped with `best_order=False`: a sweep reports the file order's peak only).
+    `live`: the file order's liveness, if worked out already."""
     file_order = list(range(len(steps)))
     size_of = size_of or info_sizes(infos)  # one table of sizes for every pass below
-    live = simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
+    live = live or simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
     result = MemoryPlan(
         schedule="file",
         peak_step=live.peak_position,

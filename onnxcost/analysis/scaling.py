@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from onnxcost.analysis import formulas, roofline
 from onnxcost.analysis.analyzer import analyze as run_analysis
+from onnxcost.analysis.analyzer import rare_full_collections
 from onnxcost.analysis.poly import PolyError
 from onnxcost.errors import UsageError
 from onnxcost.hardware.database import HardwareSpec
@@ -107,10 +108,13 @@ def _from_formulas(
     rows = []
     gc.freeze()  # the formula report lives on: collections need not rescan it for each value
     try:
-        for v in values:
-            report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
-            roofline.apply(report, spec)
-            rows.append(row(v, report))
+        # each bound report is tens of thousands of records made at once: full collections
+        # over them would take half the time (the analysis keeps them rare too)
+        with rare_full_collections():
+            for v in values:
+                report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
+                roofline.apply(report, spec)
+                rows.append(row(v, report))
     finally:
         gc.unfreeze()
     return rows

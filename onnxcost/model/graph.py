@@ -161,8 +161,9 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
 
     inputs: list[list[str]] = []
     consumers: dict[str, list[int]] = {}
-    succs: list[list[int]] = [[] for _ in t.nodes]
-    indeg = [0] * len(t.nodes)
+    count = len(t.op_types)
+    succs: list[list[int]] = [[] for _ in range(count)]  # not over t.nodes: a wrapper per node
+    indeg = [0] * count
     file_order = True
     for i, ins in enumerate(t.inputs):
         names_in = ins if all(ins) else [n for n in ins if n]  # the same list when it can be
@@ -197,7 +198,7 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
             raise ModelError(f"graph output {out.name!r} is produced by no node")
 
     order = (
-        list(range(len(t.nodes)))
+        list(range(count))
         if file_order
         else _topological(
             succs, indeg, names, lambda u: [producer[n] for n in inputs[u] if n in producer]
