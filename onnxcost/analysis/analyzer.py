@@ -243,6 +243,7 @@ class _Coster:
         self._rules: dict[tuple[str, str], tuple[RuleEntry | None, int]] = {}
         self._memo: dict[tuple, Cost] = {}  # see rule_cost
         self._done: dict[tuple, tuple] = {}  # a node's figures by the same key (node_cost)
+        self.pure = False  # rule_cost's last rule read nothing but its key (see rule_cost)
 
     def rule(self, domain: str, op_type: str) -> tuple[RuleEntry | None, int]:
         """The rule of an op and the model's opset of its domain, looked up once per op."""
@@ -292,10 +293,13 @@ class _Coster:
             )
             done = self._done.get(key)
             if done is not None:
-                macs, flops, kind, dtype, unit, notes, read, written = done
+                macs, flops, status, kind, dtype, unit, notes, read, written, items = done
+                for side, k, reason in items:  # what it could not work out, on its own tensors
+                    tensor = (inputs if side else outputs)[k]
+                    self.unresolved.append(UnresolvedItem(tensor, name, reason))
                 return NodeCost(
                     name, op_type, domain, inputs, outputs, [_shape_list(t) for t in outs],
-                    macs, flops, read, written, "counted", kind, dtype, unit, list(notes),
+                    macs, flops, read, written, status, kind, dtype, unit, list(notes),
                     i, g.onnx_names[i], scope, source,
                 )  # fmt: skip
         entry = self.rule(domain, op_type)[0]
@@ -316,6 +320,7 @@ class _Coster:
         if i in consts.folded:
             rec.status = "constant"  # computed once from constants at load time: no run cost
             return rec
+        listed = len(self.unresolved)
         cost = self.rule_cost(node, name, rec, TOP, i, ins, outs, key=key)
         if cost is not None and cost.estimate:  # an If may have taken its branch's shapes
             outs = [get(n) if n else None for n in outputs]
@@ -336,11 +341,13 @@ class _Coster:
                 inputs = [dequantize_source(n, g.producer_node) or n if n else n for n in inputs]
             rec.bytes_read = self._bytes(inputs, name, rec)
             rec.bytes_written = self._bytes(outputs, name, rec)
-        if key is not None and rec.status == "counted" and key in self._memo:
-            self._done[key] = (
-                rec.macs, rec.flops, rec.kind, rec.compute_dtype, rec.unit, tuple(rec.notes),
-                rec.bytes_read, rec.bytes_written,
-            )  # fmt: skip
+        if key is not None and self.pure and not self.why and rec.status != "uncounted":
+            items = _on_own_tensors(self.unresolved[listed:], name, inputs, outputs)
+            if items is not None:
+                self._done[key] = (
+                    rec.macs, rec.flops, rec.status, rec.kind, rec.compute_dtype, rec.unit,
+                    tuple(rec.notes), rec.bytes_read, rec.bytes_written, items,
+                )  # fmt: skip
         return rec
 
     def rule_cost(
@@ -365,6 +372,7 @@ class _Coster:
         """
         op_type, domain = (rec.op_type, rec.domain) if rec else (node.op_type, node.domain)
         entry, opset = self.rule(domain, op_type)
+        self.pure = False  # the rule read nothing but the key's types and attributes
         if entry is None:
             self._uncounted[(domain, op_type)].append(name)
             if rec is not None:
@@ -373,6 +381,7 @@ class _Coster:
         if key is not None:
             cost = self._memo.get(key)
             if cost is not None:
+                self.pure = True
                 return cost
         # attribute types were checked at load (attrs.py), before anything read them
         try:
@@ -417,12 +426,14 @@ class _Coster:
             )
             if rec is not None:
                 rec.status = "unresolved"
+            self.pure = not read_values
             return Cost(lower_bound=True)
         except PolyError as e:  # formula mode: a branch on a symbolic dim, or a capped expression
             tensor = next(iter(node.output), name)
             self.unresolved.append(UnresolvedItem(tensor, name, f"formula: {e}"))
             if rec is not None:
                 rec.status = "unresolved"
+            self.pure = not read_values
             return Cost(lower_bound=True)
         except NodeError:
             raise  # from a subgraph: it names the inner node already ("outer/inner")
@@ -452,6 +463,7 @@ class _Coster:
             raise NodeError(f"node {name!r} ({node.op_type}): cannot be costed: {e!r}") from None
         if key is not None and not read_values and not cost.estimate:
             self._memo[key] = cost
+            self.pure = True
         if cost.estimate and node.op_type == "If" and ctx.value(0) is None:
             deciders = self.deciding_inputs(node.input[0] if node.input else "", scope)
             cost_note = next((n for n in cost.notes if n.startswith("If:")), "")
@@ -576,6 +588,25 @@ class _Coster:
                 continue
             total += size[1]
         return total
+
+
+def _on_own_tensors(
+    items: list[UnresolvedItem], node: str, inputs: list[str], outputs: list[str]
+) -> list[tuple[int, int, str]] | None:
+    """The node's unresolved items as (1 for an input or 0 for an output, its position, the
+    reason), for a node of the same key to list on its own tensors; None when an item is about
+    something else."""
+    out = []
+    for u in items:
+        if u.node != node:
+            return None
+        if u.tensor in inputs:
+            out.append((1, inputs.index(u.tensor), u.reason))
+        elif u.tensor in outputs:
+            out.append((0, outputs.index(u.tensor), u.reason))
+        else:
+            return None
+    return out
 
 
 def _data_dtype(*tensors: Iterable[TensorInfo | None]) -> str:

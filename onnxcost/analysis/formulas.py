@@ -143,27 +143,38 @@ def formula_plan(
     sizes, spans, live = memory.buffers(
         list(range(n)), steps, infos, inputs, outputs, sized, symbolic=True
     )
-    # what each step adds and frees, summed once per step (a running + copies the terms)
-    made_el: list[list[Any]] = [[] for _ in range(n + 2)]
-    made_b: list[list[Any]] = [[] for _ in range(n + 2)]
-    for (el, nb), (start, end) in zip(sizes, spans, strict=True):
-        made_el[start].append(el)
-        made_el[end + 1].append(-el)
-        made_b[start].append(nb)
-        made_b[end + 1].append(-nb)
+    # what each step adds (buffer index) and frees (~index)
+    changes: list[list[int]] = [[] for _ in range(n + 2)]
+    for b, (start, end) in enumerate(spans):
+        changes[start].append(b)
+        changes[end + 1].append(~b)
     live.total_elements = total(el for el, _ in sizes)
     live.total_bytes = total(nb for _, nb in sizes)
+    # A step's change, and whether it is a fall, summed once per distinct change: buffers of
+    # the same shape share their size objects, so each layer of a stack repeats the same ones.
+    deltas: dict[tuple, tuple[Any, bool, Any, bool]] = {}
+
+    def delta(change: list[int]) -> tuple[Any, bool, Any, bool]:
+        key = tuple([id(sizes[b][0]) if b >= 0 else ~id(sizes[~b][0]) for b in change])
+        key += tuple([id(sizes[b][1]) if b >= 0 else ~id(sizes[~b][1]) for b in change])
+        got = deltas.get(key)
+        if got is None:
+            d_el = total(sizes[b][0] if b >= 0 else -sizes[~b][0] for b in change)
+            d_b = total(sizes[b][1] if b >= 0 else -sizes[~b][1] for b in change)
+            got = deltas[key] = (d_el, geq(0, d_el), d_b, geq(0, d_b))
+        return got
+
     fb, fe = _Frontier(), _Frontier()
     live_el: Any = 0
     live_b: Any = 0
     for pos in range(n + 1):
-        d_el, d_b = total(made_el[pos]), total(made_b[pos])
+        d_el, fell_el, d_b, fell_b = delta(changes[pos])
         live_el = live_el + d_el
         live_b = live_b + d_b
         at = min(pos, n - 1)
         node = names[at] if n else ""
-        fe.add(at, node, live_el, geq(0, d_el))
-        fb.add(at, node, live_b, geq(0, d_b))
+        fe.add(at, node, live_el, fell_el)
+        fb.add(at, node, live_b, fell_b)
     live.peak_elements, live.peak_bytes = fe.expr(), fb.expr()
     undecided = _undecided_reuse(steps, names, infos, outputs)
     plan = MemoryPlan(

@@ -169,6 +169,7 @@ def analyze(
         if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
             symbolic = _attach_formulas(report, formula_report, spec)
         formula_report = None  # what it kept (the loaded model, the shapes) is freed here
+        gc.freeze()  # again: the formula analysis's records too
         text = _render_any(report, fmt, per_node, top)
         if symbolic is not None and fmt != "json":
             from onnxcost.report.render import render_formulas
