@@ -9,6 +9,9 @@ tool must at least do. Each graph is analysed by both, alternately (A B A B ...)
 process; the table gives the median wall and CPU seconds, the ratio to the floor, and the peak
 resident memory of each process (from wait4's rusage).
 
+With --unbound, also the report and its formulas with dims left unbound: the 64,000-node stack
+(batch, seq) and a cross-attention stack of 6,400 layers of 10 nodes (batch, beam, seq, mem).
+
 Graphs: a transformer-like stack of 16 nodes a layer (LayerNormalization, Q/K/V MatMuls, Reshape,
 Transpose, attention MatMuls, Softmax, residual Add) with symbolic `batch` and `seq`, bound to
 2 and 128 (1,000 layers = 16,000 nodes; 4,000 = 64,000), its weights declared external and
@@ -120,11 +123,47 @@ def bench(path: Path, analyze_args: list[str], runs: int) -> dict[str, float]:
     return {**med, **{f"floor_{k}": v for k, v in flo.items()}, "ratio": ratio}
 
 
+def cross_attention(layers: int, hidden: int = 256) -> onnx.ModelProto:
+    """10 nodes a layer: x [batch, beam, seq, hidden] attends to m [batch, beam, mem, hidden];
+    four symbolic dims."""
+    from onnx import TensorProto, helper
+
+    nodes, inits, x = [], [], "x"
+    for i in range(layers):
+        p = f"l{i}_"
+        inits += [_external(p + n, [hidden]) for n in ("g", "b")]
+        inits += [_external(p + n, [hidden, hidden]) for n in ("wq", "wk", "wv")]
+        nodes += [
+            helper.make_node("LayerNormalization", [x, p + "g", p + "b"], [p + "ln"], axis=-1),
+            helper.make_node("MatMul", [p + "ln", p + "wq"], [p + "q"]),
+            helper.make_node("MatMul", ["m", p + "wk"], [p + "k"]),
+            helper.make_node("MatMul", ["m", p + "wv"], [p + "v"]),
+            helper.make_node("Transpose", [p + "k"], [p + "kt"], perm=[0, 1, 3, 2]),
+            helper.make_node("MatMul", [p + "q", p + "kt"], [p + "s"]),
+            helper.make_node("Softmax", [p + "s"], [p + "pr"], axis=-1),
+            helper.make_node("MatMul", [p + "pr", p + "v"], [p + "o"]),
+            helper.make_node("Add", [x, p + "o"], [p + "r"]),
+            helper.make_node("Relu", [p + "r"], [p + "y"]),
+        ]
+        x = p + "y"
+    dims = {"x": ["batch", "beam", "seq", hidden], "m": ["batch", "beam", "mem", hidden]}
+    graph = helper.make_graph(
+        nodes,
+        "cross_attention",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, d) for n, d in dims.items()],
+        [helper.make_tensor_value_info(x, TensorProto.FLOAT, None)],
+        inits,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 def build_file(what: str, path: str) -> None:
     """Write one graph (run in a process of its own, see `main`)."""
     import onnx
 
-    if what == "7b":
+    if what.startswith("x"):
+        onnx.save(cross_attention(int(what[1:])), path)
+    elif what == "7b":
         sys.path.insert(0, str(ROOT))
         from tests.llm_builders import llama
 
@@ -140,6 +179,12 @@ def main() -> None:
     ap.add_argument("--layers", type=int, nargs="*", default=[1000, 4000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--no-7b", action="store_true", help="skip the 7B decoder")
+    ap.add_argument(
+        "--unbound",
+        action="store_true",
+        help="also with dims left unbound (the report and its formulas): the 64,000-node stack "
+        "with batch and seq unbound, and a 64,000-node cross-attention stack with four",
+    )
     ap.add_argument("--build", nargs=2, metavar=("WHAT", "PATH"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.build:
@@ -164,6 +209,16 @@ def main() -> None:
             dims = ["--dim", "batch_size=1", "--dim", "sequence_length=1"]
             dims += ["--dim", "past_sequence_length=4095"]
             rows.append(("Llama-7B decoder, weights absent", bench(path, dims, args.runs)))
+        if args.unbound:
+            path = Path(tmp) / "stack4000.onnx"
+            if not path.exists():
+                build("4000", path)
+            rows.append(("stack, 64,000 nodes, 2 dims unbound", bench(path, [], args.runs)))
+            path = Path(tmp) / "cross.onnx"
+            build("x6400", path)
+            rows.append(
+                ("cross-attention, 64,000 nodes, 4 dims unbound", bench(path, [], args.runs))
+            )
     print("| graph | onnxcost wall | CPU | peak RSS | floor wall | floor peak RSS | ratio |")
     print("|---|---|---|---|---|---|---|")
     for name, r in rows:

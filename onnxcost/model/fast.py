@@ -159,8 +159,9 @@ def _walk(
     it); subgraphs are read from their protos."""
     st.scopes[scope] = st
     for t in graph.initializer:
-        st.types[t.name] = (t.data_type, tuple(t.dims))
-        if prod(t.dims) <= CAP and has_payload(t):
+        dims = tuple(t.dims)
+        st.types[t.name] = (t.data_type, dims)
+        if prod(dims) <= CAP and has_payload(t):
             st.values[t.name] = numpy_helper.to_array(t)
     types, special, values, syms = st.types, st.special, st.values, st.syms
     # Top-level nodes whose rule sees the same input types, the same valued inputs and the
@@ -169,18 +170,18 @@ def _walk(
     for k in order:  # the hot loop: one pass, a dict lookup and one small rule per node
         if g is not None:
             op, domain = g.op_types[k], g.domains[k]
-            proto = nodes[k]
-            attributes = proto.attribute if k in g.attributed else ()
-            node = _Node(op, domain, g.node_inputs[k], g.outputs[k], attributes, proto)
+            inputs, names = g.node_inputs[k], g.outputs[k]
+            attributes = nodes[k].attribute if k in g.attributed else ()
+            node = None  # made when a rule runs
         else:
             node = nodes[k]
             op, domain, attributes = node.op_type, node.domain, node.attribute
+            inputs, names = node.input, node.output
         if domain == "ai.onnx":
             domain = ""
         rule = RULES.get((domain, op))
         if rule is None:
             raise GiveUp(f"op {op} of domain {domain!r}")
-        names = node.output
         key = None
         if memo is not None and rule is not _if:
             key = (
@@ -188,10 +189,10 @@ def _walk(
                 tuple(
                     [
                         n if n in values or n in syms or n in special else types.get(n)
-                        for n in node.input
+                        for n in inputs
                     ]
                 ),
-                tuple([not o for o in names]),
+                len(names) if "" not in names else tuple([not o for o in names]),
                 tuple([a.SerializeToString() for a in attributes]) if attributes else (),
             )
             outs = memo.get(key)
@@ -200,11 +201,14 @@ def _walk(
                     if name:
                         types[name] = t
                 if not domain and op in _VALUED:
-                    x = node.input[0] if node.input else ""
+                    x = inputs[0] if inputs else ""
                     if op in ("Shape", "Size") or x in values or x in syms:
+                        node = _Node(op, domain, inputs, names, attributes, nodes[k])
                         _value(st, node, {a.name: a for a in attributes})
                 continue
             written = len(values) + len(syms) + len(special)
+        if node is None:
+            node = _Node(op, domain, inputs, names, attributes, nodes[k])
         attrs = {a.name: a for a in attributes}
         st.where = (scope, k)
         outs = rule(st, node, attrs)
