@@ -130,6 +130,7 @@ def _analyze(
         shapes = full_engine.infer(loaded.model, None if g.file_order else g.order, values)
         gc.collect()  # the engine's in-memory model is garbage now, and full of reference cycles
     unbound = [d for d in declared_dim_params(loaded.model.graph) if d not in bound]
+    weights = _weights(loaded, g, shapes)  # the same for the report and its formulas
     if later is not None and not unbound:
         later.append(None)  # every dim bound: no formulas, and nothing kept for them
     elif later is not None:  # the formula report, costed later from the same shapes
@@ -138,10 +139,34 @@ def _analyze(
         def formula_report() -> Report:
             shapes.scopes = {s: dict(m) for s, m in scopes.items()}
             with rare_full_collections(), formula_mode(True):
-                return _costed(loaded, dict(bound), unbound, bind_warnings, g, shapes, False, True)
+                return _costed(
+                    loaded, dict(bound), unbound, bind_warnings, g, shapes, weights, False, True
+                )
 
         later.append(formula_report)
-    return _costed(loaded, bound, unbound, bind_warnings, g, shapes, strict, formulas, held_outside)
+    return _costed(
+        loaded, bound, unbound, bind_warnings, g, shapes, weights, strict, formulas, held_outside
+    )
+
+
+@dataclass
+class _Weights:
+    """What the analysis makes of the model's stored tensors: read from the shapes, whatever the
+    dims (a weight's size is static or unknown), so worked out once for a report and its
+    formulas."""
+
+    consts: Constants
+    owners: dict[int, tuple[int, int]]  # node -> (parameters, weight bytes) it is the first to read
+    quantized: dict[str, str]  # QDQ nodes (qdq.quantized_nodes)
+
+
+def _weights(loaded: Any, g: Graph, shapes: Shapes) -> _Weights:
+    graph = loaded.model.graph
+    # the table says whether a pass over the protobuf could find anything (most graphs: no)
+    packed = packed_weight_override(loaded.model) if g.subgraphs or MS in g.domains else {}
+    consts = classify(g, graph, shapes.infos(TOP), packed, shapes.every_scope())
+    quantized = quantized_nodes(graph) if "DequantizeLinear" in g.op_types else {}
+    return _Weights(consts, _weight_owners(g, consts), quantized)
 
 
 def _costed(
@@ -151,21 +176,22 @@ def _costed(
     bind_warnings: list[str],
     g: Graph,
     shapes: Shapes,
+    weights: _Weights,
     strict: bool,
     formulas: bool,
     held_outside: frozenset[str] = frozenset(),
 ) -> Report:
     graph = loaded.model.graph
     infos = shapes.infos(TOP)
-    # the table says whether a pass over the protobuf could find anything (most graphs: no)
-    packed = packed_weight_override(loaded.model) if g.subgraphs or MS in g.domains else {}
-    consts = classify(g, graph, infos, packed, shapes.every_scope())
+    consts = weights.consts
     opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
-    quantized = quantized_nodes(graph) if "DequantizeLinear" in g.op_types else {}
-    coster = _Coster(opsets, shapes, quantized, g)
+    coster = _Coster(opsets, shapes, weights.quantized, g)
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
-    _attribute_params(nodes, g, consts)
+    for k, i in enumerate(g.order):
+        owned = weights.owners.get(i)
+        if owned is not None:
+            nodes[k].params, nodes[k].weight_bytes = owned
     warnings = list(loaded.warnings) + bind_warnings + shapes.warnings
     if coster.bad_scopes:
         warnings.append(
@@ -671,30 +697,35 @@ def _memory_plan(
     return plan, live, None
 
 
-def _attribute_params(nodes: list[NodeCost], g: Graph, consts: Constants) -> None:
-    """Give each weight to the first node (in schedule order) that reads it, so that per-node and
+def _weight_owners(g: Graph, consts: Constants) -> dict[int, tuple[int, int]]:
+    """Each weight goes to the first node (in schedule order) that reads it, so that per-node and
     per-module parameter counts sum to the total. A weight no node reads (a constant that is
-    only a graph output) goes to the node that makes it, when one does."""
+    only a graph output) goes to the node that makes it, when one does. Node -> (parameters,
+    weight bytes)."""
     done: set[str] = set()
-    by_index = {rec.index: rec for rec in nodes}
+    owners: dict[int, list[int]] = {}
 
-    def give(rec: NodeCost, t: str) -> None:
+    def give(i: int, t: str) -> None:
         w = consts.params[t]
-        rec.params += w.elements or 0
-        rec.weight_bytes += w.nbytes
+        got = owners.setdefault(i, [0, 0])
+        got[0] += w.elements or 0
+        got[1] += w.nbytes
         done.add(t)
 
-    for rec in nodes:
-        for t in g.inputs[rec.index]:
-            if t in consts.params and t not in done:
-                give(rec, t)
+    params = consts.params
+    for i in g.order:
+        for t in g.inputs[i]:
+            if t in params and t not in done:
+                give(i, t)
+    in_graph = set(g.order)
     for t, i in consts.attr_owner.items():  # ai.onnx.ml weights: the node holding them
-        if i in by_index:
-            give(by_index[i], t)
-    for t in consts.params:
+        if i in in_graph:
+            give(i, t)
+    for t in params:
         p = g.producer.get(t)
-        if t not in done and p is not None and p in by_index:
-            give(by_index[p], t)
+        if t not in done and p is not None and p in in_graph:
+            give(p, t)
+    return {i: (a, b) for i, (a, b) in owners.items()}
 
 
 def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
