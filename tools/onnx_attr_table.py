@@ -3,7 +3,7 @@
     python tools/onnx_attr_table.py
 
 Run it after upgrading onnx: onnxcost reads the table only under the onnx version it was made
-from, and tests/test_bombs.py checks that it says what onnx's schemas say.
+from, and tests/test_security.py checks that it says what onnx's schemas say.
 """
 
 from __future__ import annotations
