@@ -9,6 +9,7 @@ graph outputs stay live to the end.
 from __future__ import annotations
 
 import bisect
+import heapq
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -259,17 +260,18 @@ def greedy_order(
         return d
 
     done = bytearray(len(steps))
-    # ready steps in index order: a sorted list, so the window is a slice (wide graphs keep
-    # thousands ready, and a heap would pop and push the whole window at every step)
+    # The ready steps: the GREEDY_WINDOW earliest in a sorted list (the window), the rest in a
+    # heap, every one of them after the window's. A wide graph keeps thousands ready: the heap
+    # pops and pushes one step at a time, the window is a slice.
     ready = [s for s in range(len(steps)) if indeg[s] == 0]
+    window = ready[:GREEDY_WINDOW]
+    ready = ready[GREEDY_WINDOW:]  # sorted, so already a heap
     order: list[int] = []
-    while ready:
-        if len(ready) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
-            best = ready.pop()
+    while window:
+        if len(window) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
+            best = window.pop()
         else:
-            window = ready[:GREEDY_WINDOW]
-            at = window.index(min(window, key=delta))  # in index order: ties take the first
-            best = ready.pop(at)
+            best = window.pop(window.index(min(window, key=delta)))  # ties: the earliest
         order.append(best)
         done[best] = 1
         for t in reads[best]:
@@ -281,7 +283,14 @@ def greedy_order(
         for nxt in succs[best]:
             indeg[nxt] -= 1
             if indeg[nxt] == 0:
-                bisect.insort(ready, nxt)
+                if window and nxt < window[-1]:
+                    bisect.insort(window, nxt)
+                    if len(window) > GREEDY_WINDOW:
+                        heapq.heappush(ready, window.pop())
+                else:
+                    heapq.heappush(ready, nxt)
+        while len(window) < GREEDY_WINDOW and ready:
+            window.append(heapq.heappop(ready))
     return order
 
 
