@@ -100,3 +100,19 @@ def test_recurring_unresolved_nodes_list_their_own_tensors() -> None:
     assert first and second == [(rename[t], why) for t, why in first]
     assert {t for t, _ in second} <= {"h1", "w2", "h2"}
     assert [n.status for n in r.nodes] == ["unresolved", "unresolved"]
+
+
+def test_ops_that_share_a_shape_rule_keep_their_own_dtypes() -> None:
+    # Add and Equal share the fast path's broadcast rule and see the same input types; Equal's
+    # output is bool (found on roberta's dynamo export, where the second took the first's type).
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64, [2, 3]) for n in ("x", "y")]
+    nodes = [
+        helper.make_node("Add", ["x", "y"], ["a"]),
+        helper.make_node("Equal", ["x", "y"], ["e"]),
+    ]
+    out = [helper.make_tensor_value_info(n, TensorProto.UNDEFINED, None) for n in ("a", "e")]
+    loaded = load(_model(nodes, ins, [], out, {"": 17}))
+    shapes = fast.infer(loaded.model, loaded.graph)
+    assert shapes is not None
+    infos = shapes.infos(())
+    assert (infos["a"].elem_type, infos["e"].elem_type) == (TensorProto.INT64, TensorProto.BOOL)

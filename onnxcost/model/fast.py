@@ -185,7 +185,8 @@ def _walk(
         key = None
         if memo is not None and rule is not _if:
             key = (
-                rule,
+                op,  # one rule may serve several ops (Add and Equal: their outputs' dtypes differ)
+                domain,
                 tuple(
                     [
                         n if n in values or n in syms or n in special else types.get(n)
