@@ -313,7 +313,7 @@ class _Coster:
             key = (
                 op_type,
                 domain,
-                tuple([a.SerializeToString() for a in node.attribute]) if i in g.attributed else (),
+                g.attr_keys.get(i, ()),
                 tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in ins]),
                 tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in outs]),
             )

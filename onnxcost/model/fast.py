@@ -171,8 +171,8 @@ def _walk(
         if g is not None:
             op, domain = g.op_types[k], g.domains[k]
             inputs, names = g.node_inputs[k], g.outputs[k]
-            attributes = nodes[k].attribute if k in g.attributed else ()
-            node = None  # made when a rule runs
+            stored = g.attr_keys.get(k, ())
+            node = attributes = None  # read when a rule runs
         else:
             node = nodes[k]
             op, domain, attributes = node.op_type, node.domain, node.attribute
@@ -183,7 +183,7 @@ def _walk(
         if rule is None:
             raise GiveUp(f"op {op} of domain {domain!r}")
         key = None
-        if memo is not None and rule is not _if:
+        if memo is not None and rule is not _if and k not in g.subgraphs:  # type: ignore[union-attr]
             key = (
                 op,  # one rule may serve several ops (Add and Equal: their outputs' dtypes differ)
                 domain,
@@ -194,7 +194,7 @@ def _walk(
                     ]
                 ),
                 len(names) if "" not in names else tuple([not o for o in names]),
-                tuple([a.SerializeToString() for a in attributes]) if attributes else (),
+                stored,
             )
             outs = memo.get(key)
             if outs is not None:
@@ -204,11 +204,13 @@ def _walk(
                 if not domain and op in _VALUED:
                     x = inputs[0] if inputs else ""
                     if op in ("Shape", "Size") or x in values or x in syms:
+                        attributes = nodes[k].attribute if stored else ()
                         node = _Node(op, domain, inputs, names, attributes, nodes[k])
                         _value(st, node, {a.name: a for a in attributes})
                 continue
             written = len(values) + len(syms) + len(special)
         if node is None:
+            attributes = nodes[k].attribute if k in g.attr_keys else ()  # type: ignore[union-attr]
             node = _Node(op, domain, inputs, names, attributes, nodes[k])
         attrs = {a.name: a for a in attributes}
         st.where = (scope, k)

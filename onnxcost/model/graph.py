@@ -39,7 +39,9 @@ class Graph:
     outputs: list[list[str]]
     subgraphs: dict[int, list[onnx.GraphProto]]
     node_inputs: list[list[str]]  # as written: '' where an optional input is left out
-    attributed: set[int]  # the nodes that have attributes
+    # the nodes that have attributes: their attributes as stored (nodes alike in op, attributes
+    # and types are worked out once: this is the attributes' part of that key)
+    attr_keys: dict[int, tuple[bytes, ...]]
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
@@ -57,12 +59,13 @@ class NodeTable:
     inputs: list[list[str]]
     outputs: list[list[str]]
     attributed: list[int]  # the nodes that have attributes
+    attr_keys: dict[int, tuple[bytes, ...]]  # their attributes as stored
     subgraphs: dict[int, list[onnx.GraphProto]]  # node -> the graphs its attributes hold
     tensors: list[onnx.TensorProto]  # the tensors attributes hold (Constant values, ...)
 
 
 def read_nodes(graph: onnx.GraphProto) -> NodeTable:
-    t = NodeTable(graph.node, [], [], [], [], [], [], {}, [])
+    t = NodeTable(graph.node, [], [], [], [], [], [], {}, {}, [])
     one = {}.setdefault  # one str per op type and domain, not one per node
     for i, node in enumerate(t.nodes):
         op_type, domain = node.op_type, node.domain
@@ -74,8 +77,11 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
         if node.attribute:
             t.attributed.append(i)
             subs: list[onnx.GraphProto] = []
+            stored = []
             for a in node.attribute:
                 kind = a.type
+                if kind != _GRAPH and kind != _GRAPHS:  # a graph's bytes: no key (never reused)
+                    stored.append(a.SerializeToString())
                 if kind == _GRAPH:
                     subs.append(a.g)
                 elif kind == _GRAPHS:
@@ -88,6 +94,7 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
                     t.tensors.extend(a.tensors)
             if subs:
                 t.subgraphs[i] = subs
+            t.attr_keys[i] = tuple(stored)
     return t
 
 
@@ -222,7 +229,7 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
         outputs=t.outputs,
         subgraphs=t.subgraphs,
         node_inputs=t.inputs,
-        attributed=set(t.attributed),
+        attr_keys=t.attr_keys,
     )
 
 
