@@ -331,11 +331,19 @@ def _walk(
 def _bad_node(t: NodeTable, opsets: dict[str, int]) -> OnnxCostError | None:
     """The first node without an op type or with an attribute of a type its op does not take."""
     first = t.op_types.index("") if "" in t.op_types else len(t.nodes)
+    fine: set[tuple] = set()  # nodes alike in op and stored attributes are checked once
     for k in t.attributed:
         if k >= first:
             break
         domain = t.domains[k]
-        bad = attrs.type_error(t.nodes[k], opsets.get("" if domain == "ai.onnx" else domain, 0))
+        opset = opsets.get("" if domain == "ai.onnx" else domain, 0)
+        # a graph attribute is not in the stored key: such a node is always checked
+        alike = None if k in t.subgraphs else (domain, t.op_types[k], opset, t.attr_keys[k])
+        if alike in fine:
+            continue
+        bad = attrs.type_error(t.nodes[k], opset)
+        if not bad and alike is not None:
+            fine.add(alike)
         if bad:
             name = t.onnx_names[k] or f"{t.op_types[k]}_{k}"
             return NodeError(f"node {name!r} ({t.op_types[k]}): {bad}")
