@@ -58,14 +58,13 @@ class NodeTable:
     domains: list[str]
     inputs: list[list[str]]
     outputs: list[list[str]]
-    attributed: list[int]  # the nodes that have attributes
-    attr_keys: dict[int, tuple[bytes, ...]]  # their attributes as stored
+    attr_keys: dict[int, tuple[bytes, ...]]  # the nodes that have attributes: them as stored
     subgraphs: dict[int, list[onnx.GraphProto]]  # node -> the graphs its attributes hold
     tensors: list[onnx.TensorProto]  # the tensors attributes hold (Constant values, ...)
 
 
 def read_nodes(graph: onnx.GraphProto) -> NodeTable:
-    t = NodeTable(graph.node, [], [], [], [], [], [], {}, {}, [])
+    t = NodeTable(graph.node, [], [], [], [], [], {}, {}, [])
     one = {}.setdefault  # one str per op type and domain, not one per node
     for i, node in enumerate(t.nodes):
         op_type, domain = node.op_type, node.domain
@@ -75,7 +74,6 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
         t.inputs.append(node.input[:])  # a slice: the fastest way to a list
         t.outputs.append(node.output[:])
         if node.attribute:
-            t.attributed.append(i)
             subs: list[onnx.GraphProto] = []
             stored = []
             for a in node.attribute:

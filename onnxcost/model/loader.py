@@ -332,7 +332,7 @@ def _bad_node(t: NodeTable, opsets: dict[str, int]) -> OnnxCostError | None:
     """The first node without an op type or with an attribute of a type its op does not take."""
     first = t.op_types.index("") if "" in t.op_types else len(t.nodes)
     fine: set[tuple] = set()  # nodes alike in op and stored attributes are checked once
-    for k in t.attributed:
+    for k in t.attr_keys:  # in node order
         if k >= first:
             break
         domain = t.domains[k]
