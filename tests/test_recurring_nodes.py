@@ -116,3 +116,19 @@ def test_ops_that_share_a_shape_rule_keep_their_own_dtypes() -> None:
     assert shapes is not None
     infos = shapes.infos(())
     assert (infos["a"].elem_type, infos["e"].elem_type) == (TensorProto.INT64, TensorProto.BOOL)
+
+
+def test_no_key_copies_a_tensor_or_graph_attribute() -> None:
+    # The table is read before weights' payloads are dropped: a Constant holding a weight must
+    # not have its bytes copied into a key (it costs the weight's size, for the whole analysis).
+    weight = numpy_helper.from_array(np.zeros((64, 64), np.float32), "w")
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=weight),
+        helper.make_node("Transpose", ["c"], ["t"], perm=[1, 0]),
+    ]
+    out = [helper.make_tensor_value_info("t", TensorProto.FLOAT, None)]
+    loaded = load(_model(nodes, [], [], out, {"": 17}))
+    keys = loaded.graph.attr_keys
+    assert keys[0] is None  # the Constant: never taken for another node
+    assert keys[1] is not None and len(keys[1]) == 1  # perm, 2 x 8 bytes and its name
+    assert sum(map(len, keys[1])) < 64

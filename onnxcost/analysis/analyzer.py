@@ -302,9 +302,10 @@ class _Coster:
         scope, source, bad = node_scope(node, g.onnx_names[i])
         self.bad_scopes += bad
         key = None
+        stored = g.attr_keys.get(i, ())  # None: attributes holding a graph or a tensor
         if (
-            i not in consts.folded
-            and i not in g.subgraphs
+            stored is not None
+            and i not in consts.folded
             and name not in self.quantized
             and (len(inputs) < 2 or len(set(inputs)) == len(inputs))  # else bytes differ
         ):
@@ -313,7 +314,7 @@ class _Coster:
             key = (
                 op_type,
                 domain,
-                g.attr_keys.get(i, ()),
+                stored,
                 tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in ins]),
                 tuple([None if t is None else (t.elem_type, t.shape, t.item_bits) for t in outs]),
             )

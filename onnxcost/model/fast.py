@@ -176,14 +176,14 @@ def _walk(
         else:
             node = nodes[k]
             op, domain, attributes = node.op_type, node.domain, node.attribute
-            inputs, names = node.input, node.output
+            inputs, names, stored = node.input, node.output, None
         if domain == "ai.onnx":
             domain = ""
         rule = RULES.get((domain, op))
         if rule is None:
             raise GiveUp(f"op {op} of domain {domain!r}")
         key = None
-        if memo is not None and rule is not _if and k not in g.subgraphs:  # type: ignore[union-attr]
+        if memo is not None and stored is not None and rule is not _if:
             key = (
                 op,  # one rule may serve several ops (Add and Equal: their outputs' dtypes differ)
                 domain,

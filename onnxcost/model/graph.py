@@ -40,8 +40,9 @@ class Graph:
     subgraphs: dict[int, list[onnx.GraphProto]]
     node_inputs: list[list[str]]  # as written: '' where an optional input is left out
     # the nodes that have attributes: their attributes as stored (nodes alike in op, attributes
-    # and types are worked out once: this is the attributes' part of that key)
-    attr_keys: dict[int, tuple[bytes, ...]]
+    # and types are worked out once: this is the attributes' part of that key), None for a node
+    # whose attributes hold a graph or a tensor (never taken for another)
+    attr_keys: dict[int, tuple[bytes, ...] | None]
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
@@ -58,7 +59,8 @@ class NodeTable:
     domains: list[str]
     inputs: list[list[str]]
     outputs: list[list[str]]
-    attr_keys: dict[int, tuple[bytes, ...]]  # the nodes that have attributes: them as stored
+    # the nodes that have attributes: them as stored (None: one holds a graph or a tensor)
+    attr_keys: dict[int, tuple[bytes, ...] | None]
     subgraphs: dict[int, list[onnx.GraphProto]]  # node -> the graphs its attributes hold
     tensors: list[onnx.TensorProto]  # the tensors attributes hold (Constant values, ...)
 
@@ -75,11 +77,11 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
         t.outputs.append(node.output[:])
         if node.attribute:
             subs: list[onnx.GraphProto] = []
-            stored = []
+            # None: an attribute holds a graph or a tensor, whose bytes may be a weight's (its
+            # payload is not dropped yet): no key, such a node is never taken for another
+            stored: list[bytes] | None = []
             for a in node.attribute:
                 kind = a.type
-                if kind != _GRAPH and kind != _GRAPHS:  # a graph's bytes: no key (never reused)
-                    stored.append(a.SerializeToString())
                 if kind == _GRAPH:
                     subs.append(a.g)
                 elif kind == _GRAPHS:
@@ -90,9 +92,13 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
                     t.tensors += (a.sparse_tensor.values, a.sparse_tensor.indices)
                 elif kind == _TENSORS:
                     t.tensors.extend(a.tensors)
+                elif stored is not None:
+                    stored.append(a.SerializeToString())
+                    continue
+                stored = None
             if subs:
                 t.subgraphs[i] = subs
-            t.attr_keys[i] = tuple(stored)
+            t.attr_keys[i] = None if stored is None else tuple(stored)
     return t
 
 

@@ -337,8 +337,8 @@ def _bad_node(t: NodeTable, opsets: dict[str, int]) -> OnnxCostError | None:
             break
         domain = t.domains[k]
         opset = opsets.get("" if domain == "ai.onnx" else domain, 0)
-        # a graph attribute is not in the stored key: such a node is always checked
-        alike = None if k in t.subgraphs else (domain, t.op_types[k], opset, t.attr_keys[k])
+        stored = t.attr_keys[k]  # None (a graph or a tensor in it): always checked
+        alike = None if stored is None else (domain, t.op_types[k], opset, stored)
         if alike in fine:
             continue
         bad = attrs.type_error(t.nodes[k], opset)
