@@ -1,10 +1,12 @@
-"""Shared helpers of the corpus scripts: paths, the manifest, input dims and random feeds.
+"""Shared helpers of the corpus scripts: paths, the manifest, input dims, random feeds and the
+TorchScript export's attention-mask patch.
 
-Not a script: build.py, oracle.py and compare.py import it (they put this folder on sys.path).
+Not a script: the corpus scripts import it (they put this folder on sys.path).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -187,3 +189,21 @@ def random_feeds(
         else:
             feeds[vi.name] = rng.integers(0, 50, size=shape).astype(dt)
     return feeds
+
+
+@contextlib.contextmanager
+def vmap_free_masks():
+    """transformers >= 4.53 builds attention masks with torch.vmap, which TorchScript tracing
+    cannot record ("unordered_map::at"). Swap in its own vmap-free mask builder for the export,
+    as optimum's model patcher does."""
+    import transformers.masking_utils as mu
+
+    old = mu.sdpa_mask, mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get("sdpa")
+    mu.sdpa_mask = mu.sdpa_mask_older_torch
+    mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = mu.sdpa_mask_older_torch
+    try:
+        yield
+    finally:
+        mu.sdpa_mask = old[0]
+        if old[1] is not None:
+            mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = old[1]

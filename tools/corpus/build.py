@@ -42,7 +42,15 @@ import numpy as np
 import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CORPUS, MODELS, binding, load_manifest, random_feeds, save_manifest
+from _common import (
+    CORPUS,
+    MODELS,
+    binding,
+    load_manifest,
+    random_feeds,
+    save_manifest,
+    vmap_free_masks,
+)
 
 B, S, P = 2, 16, 8  # batch, sequence, past length used everywhere
 VOCAB = 1000
@@ -120,24 +128,6 @@ def torch_macs(module, args: tuple, kwargs: dict | None = None) -> int:
 
 
 TRUTH = "torch FlopCounterMode"
-
-
-@contextlib.contextmanager
-def vmap_free_masks():
-    """transformers >= 4.53 builds attention masks with torch.vmap, which TorchScript tracing
-    cannot record ("unordered_map::at"). Swap in its own vmap-free mask builder for the export,
-    as optimum's model patcher does."""
-    import transformers.masking_utils as mu
-
-    old = mu.sdpa_mask, mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get("sdpa")
-    mu.sdpa_mask = mu.sdpa_mask_older_torch
-    mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = mu.sdpa_mask_older_torch
-    try:
-        yield
-    finally:
-        mu.sdpa_mask = old[0]
-        if old[1] is not None:
-            mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = old[1]
 
 
 def export(

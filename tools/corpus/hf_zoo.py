@@ -43,7 +43,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import onnx
-from _common import binding
+from _common import binding, vmap_free_masks
 
 B, S, P = 2, 16, 8
 VOCAB = 1000
@@ -549,24 +549,6 @@ def _opt_tasks(spec: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------- torch.onnx.export
-
-
-@contextlib.contextmanager
-def vmap_free_masks():
-    """transformers >= 4.53 builds attention masks with torch.vmap, which TorchScript tracing
-    cannot record ("unordered_map::at"). Swap in its own vmap-free mask builder for the export,
-    as optimum's model patcher does (a copy of build.py's)."""
-    import transformers.masking_utils as mu
-
-    old = mu.sdpa_mask, mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping.get("sdpa")
-    mu.sdpa_mask = mu.sdpa_mask_older_torch
-    mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = mu.sdpa_mask_older_torch
-    try:
-        yield
-    finally:
-        mu.sdpa_mask = old[0]
-        if old[1] is not None:
-            mu.ALL_MASK_ATTENTION_FUNCTIONS._global_mapping["sdpa"] = old[1]
 
 
 def _torch_case(spec: dict):
