@@ -86,6 +86,8 @@ def json_safe(obj: object) -> object:
     infinity; a time past any float is infinite, and says so)."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, Encoded):  # text, made safe as it was encoded
+        return obj
     if isinstance(obj, dict):
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -106,6 +108,24 @@ def dumps(obj: object, indent: int = 2, end: str = "") -> str:
         return _dumps(json_safe(obj), indent, end)
 
 
+def encoder() -> Callable[[object], str]:
+    """json's encoding of one value on one line, as `dumps` writes the elements of a list (non-
+    finite floats as strings, see `json_safe`)."""
+    encode = _encoder()
+
+    def safe(o: object) -> str:
+        try:
+            return encode(o)
+        except ValueError:
+            return encode(json_safe(o))
+
+    return safe
+
+
+class Encoded(list):
+    """A list whose elements are JSON text already, each as `dumps` would write it (one a line)."""
+
+
 def _dumps(obj: object, indent: int, end: str) -> str:
 
     encode = _encoder()
@@ -113,7 +133,11 @@ def _dumps(obj: object, indent: int, end: str) -> str:
 
     def write(o: object, pad: str) -> None:
         inner = pad + " " * indent
-        if isinstance(o, dict) and o:
+        if isinstance(o, Encoded) and o:
+            out.append("[\n" + inner)
+            out.append((",\n" + inner).join(o))
+            out.append("\n" + pad + "]")
+        elif isinstance(o, dict) and o:
             sep = "{\n"
             for k, v in o.items():
                 out.append(sep + inner)
@@ -156,7 +180,7 @@ def _encoder() -> Callable[[object], str]:
 
 def _spread(o: object) -> bool:
     """Written over several lines: a non-empty object, or a list holding objects or lists."""
-    if isinstance(o, dict):
+    if isinstance(o, (dict, Encoded)):
         return bool(o)
     return isinstance(o, (list, tuple)) and any(isinstance(x, (dict, list, tuple)) for x in o)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,7 @@ def buffers(
     spans: list[list[int]] = []  # per buffer [start, end]
     buf_of: dict[str, int] = {}
     result = Liveness()
+    last_of = last_use.get
 
     def new_buffer(t: str, start: int) -> None:
         size = size_of(t)
@@ -123,7 +124,8 @@ def buffers(
             size = (0, 0)
         buf_of[t] = len(sizes)
         sizes.append(size)
-        spans.append([start, max(start, last_use.get(t, start))])
+        end = last_of(t, start)
+        spans.append([start, end if end > start else start])
 
     for t in graph_inputs:
         if t in last_use:
@@ -131,21 +133,26 @@ def buffers(
 
     for pos, s in enumerate(order):
         step = steps[s]
+        kind = step.kind
         taken: set[int] = set()
         for k, out in enumerate(step.outputs):
             if not out:
                 continue
             b = None
-            if step.kind == "view" and k == 0 and step.inputs and step.inputs[0] in buf_of:
-                b = buf_of[step.inputs[0]]
-            elif step.kind == "elementwise":
+            if kind == "view":
+                if k == 0 and step.inputs:
+                    b = buf_of.get(step.inputs[0])
+            elif kind == "elementwise":
                 b = _inplace_candidate(step, out, pos, buf_of, spans, taken, infos, symbolic)
             if b is None:
                 new_buffer(out, pos)
                 continue
             taken.add(b)
             buf_of[out] = b
-            spans[b][1] = max(spans[b][1], last_use.get(out, pos))
+            end = last_of(out, pos)
+            span = spans[b]
+            if end > span[1]:
+                span[1] = end
     return sizes, spans, result
 
 
@@ -201,37 +208,53 @@ def _known(t: TensorInfo) -> bool:
     return t.shape is not None and all(d is not None for d in t.shape)
 
 
+@dataclass
+class Dag:
+    """The steps' dependencies, as `greedy_order` reads them: the steps reading each tensor (in
+    order, each once), each step's successors (a step may be listed more than once: the count of
+    its listings is in `indeg`) and the count of its predecessors. The analyzer passes the node
+    graph's own when the steps are its nodes in file order."""
+
+    readers: Mapping[str, list[int]]
+    succs: list[list[int]]
+    indeg: list[int]
+
+    @classmethod
+    def of(cls, steps: list[Step]) -> Dag:
+        producer: dict[str, int] = {}
+        for s, step in enumerate(steps):
+            for t in step.outputs:
+                producer[t] = s
+        producer.pop("", None)
+        # lists, not sets: 250,000 empty sets cost more than the rest of the schedule; steps are
+        # visited in order, so a repeat of s is always the last entry
+        readers: dict[str, list[int]] = {}
+        succs: list[list[int]] = [[] for _ in steps]
+        indeg = [0] * len(steps)
+        for s, step in enumerate(steps):
+            for t in step.inputs:
+                r = readers.get(t)
+                if r is None:
+                    readers[t] = [s]
+                elif r[-1] != s:
+                    r.append(s)
+                p = producer.get(t)
+                if p is not None and (not succs[p] or succs[p][-1] != s):
+                    succs[p].append(s)
+                    indeg[s] += 1
+        return cls(readers, succs, indeg)
+
+
 def greedy_order(
     steps: list[Step],
     infos: Mapping[str, TensorInfo],
     graph_outputs: list[str],
     size_of: SizeOf | None = None,
+    dag: Dag | None = None,
 ) -> list[int]:
     """List scheduling: among the earliest ready nodes, run the one that grows memory least."""
-    producer: dict[str, int] = {}
-    for s, step in enumerate(steps):
-        for t in step.outputs:
-            if t:
-                producer[t] = s
-    readers: dict[str, list[int]] = {}  # the steps reading each tensor, each step once
-    # lists, not sets: 250,000 empty sets cost more than the rest of the schedule; steps are
-    # visited in order, so a repeat of s is always the last entry
-    succs: list[list[int]] = [[] for _ in steps]
-    indeg = [0] * len(steps)
-    reads: list[Sequence[str]] = []  # each step's inputs, each once
-    for s, step in enumerate(steps):
-        ins = step.inputs if len(step.inputs) < 2 else tuple(set(step.inputs))
-        reads.append(ins)
-        for t in ins:
-            r = readers.get(t)
-            if r is None:
-                readers[t] = [s]
-            else:
-                r.append(s)
-            p = producer.get(t)
-            if p is not None and (not succs[p] or succs[p][-1] != s):
-                succs[p].append(s)
-                indeg[s] += 1
+    dag = dag or Dag.of(steps)
+    readers, succs, indeg = dag.readers, dag.succs, list(dag.indeg)
     left = {t: len(r) for t, r in readers.items()}  # readers not yet scheduled
     keep = set(graph_outputs)
     size_of = size_of or info_sizes(infos)
@@ -244,20 +267,14 @@ def greedy_order(
     # to read. Worked out when the step is first weighed, then kept current as others run.
     deltas: dict[int, Any] = {}
 
-    def delta(s: int) -> Any:
-        d = deltas.get(s)
-        if d is None:
-            step = steps[s]
-            d = sum(
-                nbytes(t)
-                for k, t in enumerate(step.outputs)
-                if t and not (step.kind == "view" and k == 0)
-            )
-            for t in reads[s]:
-                if left[t] == 1 and t not in keep:
-                    d -= nbytes(t)
-            deltas[s] = d
-        return d
+    def weigh(s: int) -> None:
+        step = steps[s]
+        outs = step.outputs[1:] if step.kind == "view" else step.outputs
+        d = sum([nbytes(t) for t in outs if t])
+        for t in set(step.inputs):
+            if left[t] == 1 and t not in keep:
+                d -= nbytes(t)
+        deltas[s] = d
 
     done = bytearray(len(steps))
     # The ready steps: the GREEDY_WINDOW earliest in a sorted list (the window), the rest in a
@@ -267,30 +284,42 @@ def greedy_order(
     window = ready[:GREEDY_WINDOW]
     ready = ready[GREEDY_WINDOW:]  # sorted, so already a heap
     order: list[int] = []
+    push, pop, insort = heapq.heappush, heapq.heappop, bisect.insort
     while window:
         if len(window) == 1:  # nothing to weigh (most steps of a deep, narrow graph)
             best = window.pop()
         else:
-            best = window.pop(window.index(min(window, key=delta)))  # ties: the earliest
+            for s in window:
+                if s not in deltas:
+                    weigh(s)
+            best = window.pop(window.index(min(window, key=deltas.__getitem__)))  # ties: earliest
         order.append(best)
         done[best] = 1
-        for t in reads[best]:
+        ins = steps[best].inputs
+        for t in ins if len(ins) < 2 else set(ins):
             n = left[t] = left[t] - 1
             if n == 1 and t not in keep:  # the one reader left now frees it
-                last = next(r for r in readers[t] if not done[r])
-                if last in deltas:
-                    deltas[last] -= nbytes(t)
+                for last in readers[t]:
+                    if not done[last]:
+                        if last in deltas:
+                            deltas[last] -= nbytes(t)
+                        break
         for nxt in succs[best]:
-            indeg[nxt] -= 1
-            if indeg[nxt] == 0:
-                if window and nxt < window[-1]:
-                    bisect.insort(window, nxt)
+            k = indeg[nxt] = indeg[nxt] - 1
+            if k == 0:
+                if not window:
+                    if not ready or nxt < ready[0]:
+                        window.append(nxt)  # the earliest ready: the heap's need not see it
+                    else:
+                        push(ready, nxt)
+                elif nxt < window[-1]:
+                    insort(window, nxt)
                     if len(window) > GREEDY_WINDOW:
-                        heapq.heappush(ready, window.pop())
+                        push(ready, window.pop())
                 else:
-                    heapq.heappush(ready, nxt)
+                    push(ready, nxt)
         while len(window) < GREEDY_WINDOW and ready:
-            window.append(heapq.heappop(ready))
+            window.append(pop(ready))
     return order
 
 
@@ -305,10 +334,11 @@ def plan(
     symbolic: bool = False,
     best_order: bool = True,
     live: Liveness | None = None,
+    dag: Dag | None = None,
 ) -> tuple[MemoryPlan, Liveness]:
     """The file order's liveness and the greedy order's, when it has a lower peak (the greedy
     search is skipped with `best_order=False`: a sweep reports the file order's peak only).
-    `live`: the file order's liveness, if worked out already."""
+    `live`: the file order's liveness, if worked out already; `dag`: the steps' (Dag), if known."""
     file_order = list(range(len(steps)))
     size_of = size_of or info_sizes(infos)  # one table of sizes for every pass below
     live = live or simulate(file_order, steps, infos, inputs, outputs, size_of, symbolic)
@@ -328,7 +358,7 @@ def plan(
     result.best_peak_node = result.peak_node
     # no order can go below a peak of 0 bytes (every size unknown: dims left unbound)
     if steps and best_order and not (isinstance(live.peak_bytes, int) and live.peak_bytes == 0):
-        order = greedy_order(steps, infos, outputs, size_of)
+        order = greedy_order(steps, infos, outputs, size_of, dag)
         # the same order (a chain, say) has the same peak: no second simulation
         best = (
             simulate(order, steps, infos, inputs, outputs, size_of, symbolic)

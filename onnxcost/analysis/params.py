@@ -113,21 +113,26 @@ def classify(
     packed = packed or {}
     c = Constants()
     derived: set[str] = set()  # constants computed from a parameter
+    # (elements, bits, dtype, helper) by type: a model's weights are of a few types
+    kinds: dict[tuple, tuple[int | None, int, str, bool]] = {}
 
     def add_source(name: str) -> None:
         c.constant.add(name)
-        info = infos.get(name) or TensorInfo(name, 0, None)
         if name in packed:
             elements, bits, label = packed[name]
             c.params[name] = Weight(name, elements, bits, label)
             return
-        w = Weight(
-            name,
-            info.numel() if info.static else None,
-            dtypes.bits(info.elem_type),
-            dtypes.name(info.elem_type),
-        )
-        (c.helpers if is_helper(info) else c.params)[name] = w
+        info = infos.get(name) or TensorInfo(name, 0, None)
+        key = (info.elem_type, info.shape, info.item_bits, info.label)
+        kind = kinds.get(key)
+        if kind is None:
+            kind = kinds[key] = (
+                info.numel() if info.static else None,
+                dtypes.bits(info.elem_type),
+                dtypes.name(info.elem_type),
+                is_helper(info),
+            )
+        (c.helpers if kind[3] else c.params)[name] = Weight(name, kind[0], kind[1], kind[2])
 
     for name in g.initializers:
         if name in g.consumers or name in g.graph_outputs:
@@ -136,34 +141,37 @@ def classify(
             c.constant.add(name)
             c.unused.append(name)
 
+    constant = c.constant
     for i in g.order:
         op_type = g.op_types[i]
-        outs = [o for o in g.outputs[i] if o]
         if op_type == "Constant" and g.domains[i] in ("", "ai.onnx"):
-            for o in outs:
-                add_source(o)
+            for o in g.outputs[i]:
+                if o:
+                    add_source(o)
             c.folded.add(i)
             continue
         ins = g.inputs[i]
         if (
             not ins
+            or not constant.issuperset(ins)
             or op_type in NONDETERMINISTIC
             or i in g.subgraphs
-            or not all(n in c.constant for n in ins)
         ):
             continue
         c.folded.add(i)
         from_param = any(n in c.params or n in derived for n in ins)
-        for o in outs:
+        for o in g.outputs[i]:
+            if not o:
+                continue
             if from_param:
                 c.constant.add(o)
                 derived.add(o)
             else:
                 add_source(o)
 
-    for i in g.order:
+    for i in g.order if ML in g.domains else ():  # most graphs have no ML node
         if g.domains[i] != ML:
-            continue  # read the domain from the table: most graphs have no ML node
+            continue
         for w in ml_attribute_weights(g.nodes[i], g.names[i]):
             c.params[w.name] = w
             c.attr_owner[w.name] = i

@@ -6,7 +6,6 @@ re-read for every small batch) to compute-bound.
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from onnxcost.analysis import formulas, roofline
 from onnxcost.analysis.analyzer import analyze as run_analysis
-from onnxcost.analysis.analyzer import rare_full_collections
+from onnxcost.analysis.analyzer import no_cycle_collection
 from onnxcost.analysis.poly import PolyError
 from onnxcost.errors import UsageError
 from onnxcost.hardware.database import HardwareSpec
@@ -106,17 +105,11 @@ def _from_formulas(
     if fd is None or dim not in fd.unbound or sym.unresolved:
         return None
     rows = []
-    gc.freeze()  # the formula report lives on: collections need not rescan it for each value
-    try:
-        # each bound report is tens of thousands of records made at once: full collections
-        # over them would take half the time (the analysis keeps them rare too)
-        with rare_full_collections():
-            for v in values:
-                report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
-                roofline.apply(report, spec)
-                rows.append(row(v, report))
-    finally:
-        gc.unfreeze()
+    with no_cycle_collection():  # tens of thousands of records made at once for each value
+        for v in values:
+            report = formulas.bind(sym, {dim: v}, best_order=False)  # the file order's peak
+            roofline.apply(report, spec)
+            rows.append(row(v, report))
     return rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 
 import click
@@ -149,10 +148,9 @@ def analyze(
     report, formula_report = analyze_with_formulas(
         model, dims=fixed, input_shapes=input_shapes, strict=strict, input_values=input_values
     )
-    # The report lives to the end: full collections while it is rendered need not rescan its
-    # objects (on large graphs they took most of the rendering time).
-    gc.freeze()
-    try:
+    from onnxcost.analysis.analyzer import no_cycle_collection
+
+    with no_cycle_collection():  # its records and the document: no cycles among them
         if spec is not None:
             from onnxcost.analysis import roofline
 
@@ -169,14 +167,11 @@ def analyze(
         if fmt in ("json", "table", "markdown"):  # before rendering: JSON carries the formulas
             symbolic = _attach_formulas(report, formula_report, spec)
         formula_report = None  # what it kept (the loaded model, the shapes) is freed here
-        gc.freeze()  # again: the formula analysis's records too
         text = _render_any(report, fmt, per_node, top)
         if symbolic is not None and fmt != "json":
             from onnxcost.report.render import render_formulas
 
             text += render_formulas(symbolic, report.formulas or {}, report.formulas_reasons)
-    finally:
-        gc.unfreeze()
     write_output(text, output)
 
 

@@ -127,11 +127,13 @@ def infer(
             st.values[name] = np.asarray(val)  # an `If` they decide takes its branch
         _walk(st, graph, g.nodes, g.order, TOP, g)
         _check_declared(st, graph)
+        return _shapes(st)
     except Exception as e:  # anything unexpected: the full engine, with its own guards
         if why is not None:
             why.append(f"{type(e).__name__}: {e}")
         return None
-    return _shapes(st)
+    finally:
+        st.scopes.clear()  # it holds `st`: a reference cycle (the analysis runs without the gc)
 
 
 class _Node:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxcost.errors import ModelError
+from onnxcost.model.scopes import NAME_SCOPES_KEY
 
 
 @dataclass
@@ -23,7 +24,7 @@ class Graph:
     nodes: Sequence[onnx.NodeProto]
     names: list[str]  # unique display name per node
     inputs: list[list[str]]  # per node: explicit inputs (non-empty) + outer names its subgraphs use
-    succs: list[list[int]]  # node index -> the nodes that read its outputs (one entry each)
+    succs: list[list[int]]  # node index -> the nodes that read its outputs (see indeg)
     order: list[int]  # schedule: file order when it is topological
     producer: dict[str, int]
     consumers: dict[str, list[int]]
@@ -43,6 +44,10 @@ class Graph:
     # and types are worked out once: this is the attributes' part of that key), None for a node
     # whose attributes hold a graph or a tensor (never taken for another)
     attr_keys: dict[int, tuple[bytes, ...] | None]
+    scope_texts: dict[int, list[str]]  # the nodes with module-scope metadata: its texts
+    # per node, its entries in `succs` (a node reading two outputs of one producer, not one after
+    # the other, is listed twice there)
+    indeg: list[int]
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
@@ -63,10 +68,12 @@ class NodeTable:
     attr_keys: dict[int, tuple[bytes, ...] | None]
     subgraphs: dict[int, list[onnx.GraphProto]]  # node -> the graphs its attributes hold
     tensors: list[onnx.TensorProto]  # the tensors attributes hold (Constant values, ...)
+    # the nodes with module-scope metadata (scopes.py): its texts, as written
+    scope_texts: dict[int, list[str]]
 
 
 def read_nodes(graph: onnx.GraphProto) -> NodeTable:
-    t = NodeTable(graph.node, [], [], [], [], [], {}, {}, [])
+    t = NodeTable(graph.node, [], [], [], [], [], {}, {}, [], {})
     one = {}.setdefault  # one str per op type and domain, not one per node
     for i, node in enumerate(t.nodes):
         op_type, domain = node.op_type, node.domain
@@ -75,6 +82,10 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
         t.domains.append(one(domain, domain))
         t.inputs.append(node.input[:])  # a slice: the fastest way to a list
         t.outputs.append(node.output[:])
+        if node.metadata_props:
+            texts = [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
+            if texts:
+                t.scope_texts[i] = texts
         if node.attribute:
             subs: list[onnx.GraphProto] = []
             # None: an attribute holds a graph or a tensor, whose bytes may be a weight's (its
@@ -234,6 +245,8 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
         subgraphs=t.subgraphs,
         node_inputs=t.inputs,
         attr_keys=t.attr_keys,
+        scope_texts=t.scope_texts,
+        indeg=indeg,
     )
 
 

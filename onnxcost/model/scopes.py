@@ -15,18 +15,23 @@ import ast
 import onnx
 
 NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
-_MAX_METADATA_CHARS = 20_000  # literal_eval of hostile text: keep it small and flat
+_MAX_METADATA_CHARS = 20_000  # the parse of hostile text: keep it small and flat
 
 
 def _from_metadata(text: str) -> list[str] | None:
     """['', 'a', 'a.b', 'op'] -> ['a', 'b']; None when the text is not such a list."""
     if len(text) > _MAX_METADATA_CHARS or text.count("[") > 1:  # flat list only
         return None
+    # the parse tree read here, not by literal_eval: its helper closures are reference cycles,
+    # left for the cycle collector at each call (one a node), and the analysis runs without it
     try:
-        value = ast.literal_eval(text)
+        tree = ast.parse(text.strip(), mode="eval").body
     except (ValueError, SyntaxError, MemoryError, RecursionError, TypeError):
         return None
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(tree, ast.List):
+        return None
+    value = [e.value for e in tree.elts if isinstance(e, ast.Constant)]
+    if len(value) != len(tree.elts) or not all(isinstance(v, str) for v in value):
         return None
     paths = [v for v in value[:-1] if v]  # the last entry is the node itself, '' the root
     segments: list[str] = []
@@ -51,15 +56,21 @@ def _from_name(name: str) -> list[str]:
 def node_scope(node: onnx.NodeProto, name: str | None = None) -> tuple[list[str], str, bool]:
     """(scope segments, source, metadata_unreadable). source: metadata | name | none.
     `name`: the node's name, if read already."""
+    texts = [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
+    return scope_of(texts, node.name if name is None else name)
+
+
+def scope_of(texts: list[str] | None, name: str) -> tuple[list[str], str, bool]:
+    """`node_scope` of a node named `name` whose metadata holds `texts` under NAME_SCOPES_KEY
+    (graph.read_nodes reads them with the node's other fields)."""
     bad = False
-    for prop in node.metadata_props:
-        if prop.key == NAME_SCOPES_KEY:
-            segments = _from_metadata(prop.value)
-            if segments is not None:
-                return segments, "metadata", False
-            bad = True
-    segments = _from_name(node.name if name is None else name)
+    for text in texts or ():
+        segments = _from_metadata(text)
+        if segments is not None:
+            return segments, "metadata", False
+        bad = True
+    segments = _from_name(name)
     return segments, ("name" if segments else "none"), bad
 
 
-__all__ = ["NAME_SCOPES_KEY", "node_scope"]
+__all__ = ["NAME_SCOPES_KEY", "node_scope", "scope_of"]

@@ -35,7 +35,7 @@ def _share(part: float, total: float) -> float:
 
 def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
     if fmt == "json":
-        return dumps(report.to_dict(copy=False), end="\n")
+        return dumps(report.to_dict(copy=False, as_text=True), end="\n")
     if fmt == "csv":
         return _csv(report)
     return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)

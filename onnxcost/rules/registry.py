@@ -123,6 +123,11 @@ class TensorInfo:
         return tuple(out)
 
     @_cached
+    def type_key(self) -> tuple:
+        """All a cost can read of the tensor but its name (the key of recurring nodes)."""
+        return (self.elem_type, self.shape, self.item_bits)
+
+    @_cached
     def static(self) -> bool:
         return self.shape is not None and all(isinstance(d, int) for d in self.shape)
 
