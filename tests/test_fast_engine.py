@@ -554,3 +554,12 @@ def test_small_integer_arithmetic_is_folded_in_numpy():
     assert values[mod].tolist() == [1, 1, 1]  # 1, 4, 7 mod 3
     assert values[tile].tolist() == [40, 20, 40, 20]
     assert differences(engine.infer(m), shapes) == []
+
+
+def test_infos_made_without_init_are_those_init_makes() -> None:
+    # fast._info writes TensorInfo's fields itself: a field added to TensorInfo must be added there
+    from onnxcost.rules.registry import TensorInfo
+
+    made, plain = fast._info("x", 1, (2, "n")), TensorInfo("x", 1, (2, "n"))
+    assert made.__dict__ == plain.__dict__ and made == plain and hash(made) == hash(plain)
+    assert (made.static, made.sized) == (plain.static, plain.sized) == (False, False)

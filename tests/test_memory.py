@@ -121,3 +121,33 @@ def test_greedy_schedule_is_what_its_definition_says(monkeypatch) -> None:
         monkeypatch.setattr(memory, "GREEDY_WINDOW", window)
         got = greedy_order(steps, {}, outputs, lambda t, sizes=sizes: (sizes[t], sizes[t]))
         assert got == _greedy_by_definition(steps, sizes, set(outputs), window), case
+
+
+def test_a_simulation_stops_once_its_live_bytes_reach_the_limit() -> None:
+    # plan() simulates the greedy order only until it reaches the file order's peak: the live
+    # bytes it keeps as it goes must be scan's, step by step, views and in-place writes included
+    from onnxcost.analysis.memory import Step, simulate
+    from onnxcost.rules.registry import TensorInfo
+
+    rng = np.random.default_rng(11)
+    for case in range(80):
+        n = int(rng.integers(2, 30))
+        steps, shapes = [], {"in": (int(rng.integers(1, 4)),)}
+        for s in range(n):
+            pool = ["in"] + [f"t{r}" for r in range(s)]
+            reads = list(rng.choice(pool, size=int(rng.integers(1, 3)), replace=True))
+            kind = str(rng.choice(["compute", "elementwise", "view"]))
+            made = [f"t{s}"] + ([f"u{s}"] if rng.random() < 0.2 else [])
+            steps.append(Step(f"n{s}", kind, reads, made))
+            for t in made:  # few shapes: in-place writes find matches
+                shapes[t] = (int(rng.integers(1, 4)),)
+        infos = {t: TensorInfo(t, 1, sh) for t, sh in shapes.items()}
+        order = list(rng.permutation(n)) if case % 2 else list(range(n))  # any order will do
+        outputs = [f"t{n - 1}"]
+        full = simulate(order, steps, infos, ["in"], outputs)
+        assert full is not None
+        # the live bytes first reach each level at the step scan says
+        for level in sorted(set(full.live_bytes)):
+            assert simulate(order, steps, infos, ["in"], outputs, stop_at=level) is None, case
+        past = simulate(order, steps, infos, ["in"], outputs, stop_at=full.peak_bytes + 1)
+        assert past == full, case

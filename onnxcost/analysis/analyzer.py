@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -123,7 +124,7 @@ def _analyze(
 ) -> Report:
     load_plugins()
     loaded = load(model)
-    bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict=strict)
+    bound, bind_warnings = bind(loaded.model, dims, input_shapes, strict, loaded.graphs)
     g = loaded.graph or build(loaded.model.graph)
     values = _input_values(g, input_values)
     shapes = fast.infer(loaded.model, g, values)
@@ -191,10 +192,10 @@ def _costed(
     coster = _Coster(opsets, shapes, weights.quantized, g)
 
     nodes = [coster.node_cost(g, i, consts) for i in g.order]
-    for k, i in enumerate(g.order):
-        owned = weights.owners.get(i)
-        if owned is not None:
-            nodes[k].params, nodes[k].weight_bytes = owned
+    place = None if g.file_order else {i: k for k, i in enumerate(g.order)}  # node -> record
+    for i, owned in weights.owners.items():
+        rec = nodes[i if place is None else place[i]]
+        rec.params, rec.weight_bytes = owned
     warnings = list(loaded.warnings) + bind_warnings + shapes.warnings
     if coster.bad_scopes:
         warnings.append(
@@ -251,6 +252,9 @@ def _input_values(g: Graph, values: dict[str, np.ndarray] | None) -> dict[str, n
     return dict(values or {})
 
 
+_type_key = attrgetter("type_key")
+
+
 @dataclass
 class _Coster:
     opsets: dict[str, int]
@@ -300,8 +304,11 @@ class _Coster:
         get = self.infos.get
         inputs, outputs = g.node_inputs[i], g.outputs[i]
         op_type, domain = g.op_types[i], g.domains[i]
-        ins = [get(n) if n else None for n in inputs]
-        outs = [get(n) if n else None for n in outputs]
+        ins = list(map(get, inputs))
+        outs = list(map(get, outputs))
+        if "" in inputs or "" in outputs:  # an optional input or output left out: no tensor
+            ins = [get(n) if n else None for n in inputs]
+            outs = [get(n) if n else None for n in outputs]
         scope, source, bad = scope_of(g.scope_texts.get(i), g.onnx_names[i])
         self.bad_scopes += bad
         key = None
@@ -314,13 +321,14 @@ class _Coster:
         ):
             # A node with the op, attributes and tensor types of one costed before (each layer
             # of a stack) has its figures: rules that read values are never kept (rule_cost).
-            key = (
-                op_type,
-                domain,
-                stored,
-                tuple([None if t is None else t.type_key for t in ins]),
-                tuple([None if t is None else t.type_key for t in outs]),
-            )
+            try:
+                types = (tuple(map(_type_key, ins)), tuple(map(_type_key, outs)))
+            except AttributeError:  # a tensor without an info
+                types = (
+                    tuple([None if t is None else t.type_key for t in ins]),
+                    tuple([None if t is None else t.type_key for t in outs]),
+                )
+            key = (op_type, domain, stored, types)
             done = self._done.get(key)
             if done is not None:
                 macs, flops, status, kind, dtype, unit, notes, read, written, items = done
@@ -746,19 +754,32 @@ def _params_by_dtype(consts: Constants) -> list[DtypeSize]:
 
 
 def _op_types(nodes: list[NodeCost], formulas: bool = False) -> list[OpTypeCost]:
-    groups: dict[tuple[str, str], list[NodeCost]] = defaultdict(list)
-    for n in nodes:
-        if n.status != "constant":
-            groups[(n.domain, n.op_type)].append(n)
-    agg = {
-        key: [
-            len(ns),
-            total([n.macs for n in ns]),  # one pass each: formulas' running sums would copy
-            total([n.flops for n in ns]),
-            total([x for n in ns for x in (n.bytes_read, n.bytes_written)]),
-        ]
-        for key, ns in groups.items()
-    }
+    agg: dict[tuple[str, str], list]
+    if not formulas:  # numbers: one pass
+        agg = {}
+        for n in nodes:
+            if n.status != "constant":
+                a = agg.get((n.domain, n.op_type))
+                if a is None:
+                    a = agg[(n.domain, n.op_type)] = [0, 0, 0, 0]
+                a[0] += 1
+                a[1] += n.macs
+                a[2] += n.flops
+                a[3] += n.bytes_read + n.bytes_written
+    else:
+        groups: dict[tuple[str, str], list[NodeCost]] = defaultdict(list)
+        for n in nodes:
+            if n.status != "constant":
+                groups[(n.domain, n.op_type)].append(n)
+        agg = {
+            key: [
+                len(ns),
+                total([n.macs for n in ns]),  # one pass each: formulas' running sums would copy
+                total([n.flops for n in ns]),
+                total([x for n in ns for x in (n.bytes_read, n.bytes_written)]),
+            ]
+            for key, ns in groups.items()
+        }
     if formulas and any(is_poly(x) for a in agg.values() for x in a):
         # shares and the order depend on the dims' values: those come when the report is bound
         rows = [OpTypeCost(op, dom, *a, 0.0, 0.0) for (dom, op), a in agg.items()]
@@ -778,11 +799,10 @@ def _fill_totals(
     report: Report, consts: Constants, live: memory.Liveness, g: Graph, coster: _Coster
 ) -> None:
     t = report.totals
-    t.macs = total([n.macs for n in report.nodes])
-    t.flops = total([n.flops for n in report.nodes])
-    t.memory_traffic_bytes = total(
-        [x for n in report.nodes for x in (n.bytes_read, n.bytes_written)]
-    )
+    # the op types' sums: a constant node, the one left out there, costs nothing
+    t.macs = total([o.macs for o in report.op_types])
+    t.flops = total([o.flops for o in report.op_types])
+    t.memory_traffic_bytes = total([o.memory_traffic_bytes for o in report.op_types])
     t.params = total([w.elements or 0 for w in consts.params.values()])
     t.weight_bytes = total([w.nbytes for w in consts.params.values()])
     t.constants = total([w.elements or 0 for w in consts.helpers.values()])

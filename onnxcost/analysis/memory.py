@@ -79,14 +79,17 @@ def simulate(
     graph_outputs: list[str],
     size_of: SizeOf | None = None,
     symbolic: bool = False,
-) -> Liveness:
+    stop_at: int | None = None,
+) -> Liveness | None:
     """Liveness along `order`. `size_of` gives buffer sizes (default: from `infos`); `symbolic`:
     shapes with named dims count as known for in-place reuse (the formula analysis and the
-    figures bound from it must choose the buffers a bound analysis chooses)."""
+    figures bound from it must choose the buffers a bound analysis chooses). `stop_at`: None as
+    soon as the live bytes reach it (an order whose peak is no lower than another's)."""
     n = len(order)
-    sizes, spans, result = buffers(
-        order, steps, infos, graph_inputs, graph_outputs, size_of, symbolic
-    )
+    found = buffers(order, steps, infos, graph_inputs, graph_outputs, size_of, symbolic, stop_at)
+    if found is None:
+        return None
+    sizes, spans, result = found
     scan(sizes, spans, n, result)
     return result
 
@@ -99,8 +102,11 @@ def buffers(
     graph_outputs: list[str],
     size_of: SizeOf | None = None,
     symbolic: bool = False,
-) -> tuple[list[tuple[Any, Any]], list[list[int]], Liveness]:
-    """Which buffer each tensor lives in, each buffer's size and [first, last] step."""
+    stop_at: int | None = None,
+) -> tuple[list[tuple[Any, Any]], list[list[int]], Liveness] | None:
+    """Which buffer each tensor lives in, each buffer's size and [first, last] step. `stop_at`:
+    None as soon as the bytes live at a step reach it (kept as the steps go: a buffer's last
+    step only moves while it is live, so the count at each step is what `scan` finds)."""
     size_of = size_of or info_sizes(infos)
     n = len(order)
     end_of_run = n  # graph outputs live past the last step
@@ -117,19 +123,30 @@ def buffers(
     result = Liveness()
     last_of = last_use.get
 
-    def new_buffer(t: str, start: int) -> None:
+    watch = stop_at is not None
+    live = 0  # with `stop_at`: the bytes live at this step
+    ending: dict[int, list[int]] = {}  # with `stop_at`: the buffers by last step (and stale)
+
+    def new_buffer(t: str, start: int) -> int:
         size = size_of(t)
         if size is None:
             result.unknown.append(t)
             size = (0, 0)
-        buf_of[t] = len(sizes)
+        b = buf_of[t] = len(sizes)
         sizes.append(size)
         end = last_of(t, start)
         spans.append([start, end if end > start else start])
+        return b
+
+    def watched(b: int) -> int:  # a buffer made: its bytes, and its last step noted
+        ending.setdefault(spans[b][1], []).append(b)
+        return sizes[b][1]
 
     for t in graph_inputs:
         if t in last_use:
-            new_buffer(t, 0)
+            b = new_buffer(t, 0)
+            if watch:
+                live += watched(b)
 
     for pos, s in enumerate(order):
         step = steps[s]
@@ -145,7 +162,9 @@ def buffers(
             elif kind == "elementwise":
                 b = _inplace_candidate(step, out, pos, buf_of, spans, taken, infos, symbolic)
             if b is None:
-                new_buffer(out, pos)
+                b = new_buffer(out, pos)
+                if watch:
+                    live += watched(b)
                 continue
             taken.add(b)
             buf_of[out] = b
@@ -153,6 +172,14 @@ def buffers(
             span = spans[b]
             if end > span[1]:
                 span[1] = end
+                if watch:
+                    ending.setdefault(end, []).append(b)
+        if watch:
+            if live >= stop_at:  # type: ignore[operator]
+                return None
+            for b in ending.pop(pos, ()):
+                if spans[b][1] == pos:
+                    live -= sizes[b][1]
     return sizes, spans, result
 
 
@@ -269,11 +296,17 @@ def greedy_order(
 
     def weigh(s: int) -> None:
         step = steps[s]
-        outs = step.outputs[1:] if step.kind == "view" else step.outputs
-        d = sum([nbytes(t) for t in outs if t])
-        for t in set(step.inputs):
+        d = 0
+        for t in step.outputs[1:] if step.kind == "view" else step.outputs:
+            size = size_of(t) if t else None
+            if size:
+                d += size[1]
+        ins = step.inputs
+        for t in ins if len(ins) < 2 else set(ins):
             if left[t] == 1 and t not in keep:
-                d -= nbytes(t)
+                size = size_of(t)
+                if size:
+                    d -= size[1]
         deltas[s] = d
 
     done = bytearray(len(steps))
@@ -359,13 +392,15 @@ def plan(
     # no order can go below a peak of 0 bytes (every size unknown: dims left unbound)
     if steps and best_order and not (isinstance(live.peak_bytes, int) and live.peak_bytes == 0):
         order = greedy_order(steps, infos, outputs, size_of, dag)
-        # the same order (a chain, say) has the same peak: no second simulation
+        # the same order (a chain, say) has the same peak: no second simulation; another is
+        # simulated until its live bytes reach the file order's peak (it is not lower then)
+        stop = live.peak_bytes if isinstance(live.peak_bytes, int) else None
         best = (
-            simulate(order, steps, infos, inputs, outputs, size_of, symbolic)
+            simulate(order, steps, infos, inputs, outputs, size_of, symbolic, stop)
             if order != file_order
             else live
         )
-        if best.peak_bytes < live.peak_bytes:
+        if best is not None and best.peak_bytes < live.peak_bytes:
             result.best_peak_elements = best.peak_elements
             result.best_peak_bytes = best.peak_bytes
             pos = best.peak_position

@@ -278,13 +278,16 @@ def bind(
     dims: dict[str, int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
     strict: bool = False,
+    graphs: list[onnx.GraphProto] | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Fix dims by name and whole input shapes, in place on our copy of the model.
 
     Returns the bindings that apply (including those implied by `input_shapes`) and warnings:
     a `--dim` the model lacks is a warning (one command line serves files from several
-    exporters), an error with `strict`.
+    exporters), an error with `strict`. `graphs`: the model's graphs and subgraphs, if listed
+    already (LoadedModel.graphs).
     """
+    graphs = graphs or list(iter_graphs(model.graph))
     dims = dict(dims or {})
     warnings: list[str] = []
     graph = model.graph
@@ -313,7 +316,7 @@ def bind(
     for name, value in dims.items():
         if value < 0:
             raise UsageError(f"--dim {name}={value}: a dim must be >= 0")
-        if name not in known and not _dim_used_anywhere(graph, name):
+        if name not in known and not _dim_used_anywhere(graphs, name):
             msg = f"--dim {name}: the model has no dim named {name!r}" + (
                 f" (its dims: {', '.join(known)})" if known else " (it has no symbolic dims)"
             )
@@ -322,7 +325,7 @@ def bind(
             warnings.append(msg + ": ignored")
     warnings += _unknown_input_dims(graph, inits)
     if dims:
-        for g in iter_graphs(graph):
+        for g in graphs:
             for vi in (*g.input, *g.output, *g.value_info):
                 for d in vi.type.tensor_type.shape.dim:
                     if not d.HasField("dim_param"):
@@ -332,7 +335,7 @@ def bind(
                         value = evaluate(d.dim_param, dims)
                     if value is not None:
                         d.dim_value = value  # clears dim_param (oneof)
-    return {k: v for k, v in dims.items() if k in known or _dim_used_anywhere(graph, k)}, warnings
+    return {k: v for k, v in dims.items() if k in known or _dim_used_anywhere(graphs, k)}, warnings
 
 
 def _unknown_input_dims(graph: onnx.GraphProto, inits: set[str]) -> list[str]:
@@ -352,8 +355,8 @@ def _unknown_input_dims(graph: onnx.GraphProto, inits: set[str]) -> list[str]:
     return warnings
 
 
-def _dim_used_anywhere(graph: onnx.GraphProto, name: str) -> bool:
-    for g in iter_graphs(graph):
+def _dim_used_anywhere(graphs: list[onnx.GraphProto], name: str) -> bool:
+    for g in graphs:
         for vi in (*g.input, *g.output, *g.value_info):
             for d in vi.type.tensor_type.shape.dim:
                 if d.dim_param and (d.dim_param == name or name in atoms(d.dim_param)):

@@ -75,13 +75,15 @@ class NodeTable:
 def read_nodes(graph: onnx.GraphProto) -> NodeTable:
     t = NodeTable(graph.node, [], [], [], [], [], {}, {}, [], {})
     one = {}.setdefault  # one str per op type and domain, not one per node
+    names, op_types, domains = t.onnx_names.append, t.op_types.append, t.domains.append
+    inputs, outputs = t.inputs.append, t.outputs.append
     for i, node in enumerate(t.nodes):
         op_type, domain = node.op_type, node.domain
-        t.onnx_names.append(node.name)
-        t.op_types.append(one(op_type, op_type))
-        t.domains.append(one(domain, domain))
-        t.inputs.append(node.input[:])  # a slice: the fastest way to a list
-        t.outputs.append(node.output[:])
+        names(node.name)
+        op_types(one(op_type, op_type))
+        domains(one(domain, domain))
+        inputs(node.input[:])  # a slice: the fastest way to a list
+        outputs(node.output[:])
         if node.metadata_props:
             texts = [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
             if texts:
@@ -277,10 +279,12 @@ def _topological(
 
 
 def _display_names(onnx_names: list[str], op_types: list[str]) -> list[str]:
+    bases = [n or f"{op}_{i}" for i, (n, op) in enumerate(zip(onnx_names, op_types, strict=True))]
+    if len(set(bases)) == len(bases):  # no two alike (nearly every file)
+        return bases
     names: list[str] = []
     used: set[str] = set()
-    for i, (onnx_name, op_type) in enumerate(zip(onnx_names, op_types, strict=True)):
-        base = onnx_name or f"{op_type}_{i}"
+    for base in bases:
         name, k = base, 1
         while name in used:
             k += 1

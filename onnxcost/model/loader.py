@@ -60,6 +60,7 @@ class LoadedModel:
     graph: Graph | None = None  # the validated node DAG of the top-level graph
     # initializers whose stored bytes equal another's: name -> digest (for the duplicates list)
     same_contents: dict[str, bytes] = field(default_factory=dict)
+    graphs: list[onnx.GraphProto] = field(default_factory=list)  # the top graph, then subgraphs
 
 
 def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
@@ -79,6 +80,7 @@ def load(model: str | os.PathLike[str] | onnx.ModelProto) -> LoadedModel:
     if not text_checked:
         _validate_text(loaded.model, loaded.path)
     graphs, tensors, table = _walk(loaded.model)
+    loaded.graphs = graphs
     _validate_dims(graphs, tensors)
     # duplicate producers, dangling inputs, cycles: before any inference. Inference adds only
     # value_info, so this DAG (and its node protos) serves the rest of the analysis.
@@ -414,8 +416,10 @@ def _check_external(loaded: LoadedModel, tensors: list[onnx.TensorProto]) -> lis
             t.ClearField("external_data")  # ignored by every reader; dropped to be sure
             stored.append(t)
             continue
-        info = {e.key: e.value for e in t.external_data}
-        loc = info.get("location", "")
+        loc = ""
+        for e in t.external_data:  # the last "location" entry, as a dict of them would keep
+            if e.key == "location":
+                loc = e.value
         if not loc:
             raise ModelError(f"tensor {t.name!r}: external data without a location")
         if loc in checked:
