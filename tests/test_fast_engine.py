@@ -561,5 +561,6 @@ def test_infos_made_without_init_are_those_init_makes() -> None:
     from onnxcost.rules.registry import TensorInfo
 
     made, plain = fast._info("x", 1, (2, "n")), TensorInfo("x", 1, (2, "n"))
+    assert plain.type_key  # a cached property: in its dict once read
     assert made.__dict__ == plain.__dict__ and made == plain and hash(made) == hash(plain)
     assert (made.static, made.sized) == (plain.static, plain.sized) == (False, False)

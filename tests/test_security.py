@@ -219,6 +219,19 @@ def test_tensor_produced_twice(tmp_path) -> None:
     assert "'y' is produced twice" in msg and "'a'" in msg and "'b'" in msg
 
 
+def test_tensor_produced_that_is_a_graph_input(tmp_path) -> None:
+    m = model(
+        [
+            helper.make_node("Relu", ["x"], ["y"], name="a"),
+            helper.make_node("Neg", ["y"], ["x"], name="b"),  # writes over the input
+        ],
+        [vi("x", TensorProto.FLOAT, [2])],
+        [vi("y", TensorProto.FLOAT, [2])],
+    )
+    msg = fails(save(m, tmp_path / "over.onnx"))
+    assert "'x' produced by node 'b' is also a graph input or initializer" in msg
+
+
 def test_consumes_what_nothing_produces(tmp_path) -> None:
     m = model(
         [helper.make_node("Add", ["x", "ghost"], ["y"], name="add")],
@@ -241,6 +254,20 @@ def test_cycle(tmp_path) -> None:
     )
     msg = fails(save(m, tmp_path / "cycle.onnx"))
     assert "cycle" in msg and ("'r1'" in msg or "'r2'" in msg)
+
+
+def test_node_reading_its_own_output(tmp_path) -> None:
+    # a cycle of one node: read before it is made, in any order
+    m = model(
+        [
+            helper.make_node("Add", ["x", "a"], ["a"], name="loop"),
+            helper.make_node("Relu", ["a"], ["y"], name="r"),
+        ],
+        [vi("x", TensorProto.FLOAT, [2])],
+        [vi("y", TensorProto.FLOAT, [2])],
+    )
+    msg = fails(save(m, tmp_path / "self.onnx"))
+    assert "cycle" in msg and "'loop'" in msg
 
 
 # --- attributes and dims -------------------------------------------------------------------------

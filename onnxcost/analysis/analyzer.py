@@ -191,7 +191,7 @@ def _costed(
     opsets = {(imp.domain or ""): imp.version for imp in loaded.model.opset_import}
     coster = _Coster(opsets, shapes, weights.quantized, g)
 
-    nodes = [coster.node_cost(g, i, consts) for i in g.order]
+    nodes = coster.node_costs(g, consts)
     place = None if g.file_order else {i: k for k, i in enumerate(g.order)}  # node -> record
     for i, owned in weights.owners.items():
         rec = nodes[i if place is None else place[i]]
@@ -297,49 +297,90 @@ class _Coster:
         why = self.why.get((scope, tensor))
         return f"{default}: {why}" if why else default
 
-    def node_cost(self, g: Graph, i: int, consts: Constants) -> NodeCost:
-        # hot on large graphs: the node's fields come from the graph's table (each read of a
-        # proto field makes new objects), each tensor's info is looked up once
-        name = g.names[i]
+    def node_costs(self, g: Graph, consts: Constants) -> list[NodeCost]:
+        """Every top-level node's record, in schedule order.
+
+        The hot loop of a large graph: each node's fields come from the graph's table (each read
+        of a proto field makes new objects), each tensor's info is looked up once, and a node
+        with the op, attributes and tensor types of one costed before (each layer of a stack)
+        takes its figures (rules that read values are never kept: rule_cost)."""
         get = self.infos.get
-        inputs, outputs = g.node_inputs[i], g.outputs[i]
+        names, onnx_names, node_inputs, node_outputs = (
+            g.names,
+            g.onnx_names,
+            g.node_inputs,
+            g.outputs,
+        )
+        op_types, domains, scope_texts, attr_keys = (
+            g.op_types,
+            g.domains,
+            g.scope_texts,
+            g.attr_keys,
+        )
+        folded, quantized, figures = consts.folded, self.quantized, self._done
+        records = []
+        for i in g.order:
+            name, inputs, outputs = names[i], node_inputs[i], node_outputs[i]
+            ins = list(map(get, inputs))
+            outs = list(map(get, outputs))
+            if "" in inputs or "" in outputs:  # an optional input or output left out: no tensor
+                ins = [get(n) if n else None for n in inputs]
+                outs = [get(n) if n else None for n in outputs]
+            onnx_name = onnx_names[i]
+            if i in scope_texts or "/" in onnx_name or "." in onnx_name:
+                scope, source, bad = scope_of(scope_texts.get(i), onnx_name)
+                self.bad_scopes += bad
+            else:
+                scope, source = [], "none"
+            key = None
+            stored = attr_keys.get(i, ())  # None: attributes holding a graph or a tensor
+            if (
+                stored is not None
+                and i not in folded
+                and name not in quantized
+                and (len(inputs) < 2 or len(set(inputs)) == len(inputs))  # else bytes differ
+            ):
+                try:
+                    types = (tuple(map(_type_key, ins)), tuple(map(_type_key, outs)))
+                except AttributeError:  # a tensor without an info
+                    types = (
+                        tuple([None if t is None else t.type_key for t in ins]),
+                        tuple([None if t is None else t.type_key for t in outs]),
+                    )
+                key = (op_types[i], domains[i], stored, types)
+                done = figures.get(key)
+                if done is not None:
+                    macs, flops, status, kind, dtype, unit, notes, read, written, items = done
+                    for side, k, reason in items:  # what it could not work out, on its tensors
+                        tensor = (inputs if side else outputs)[k]
+                        self.unresolved.append(UnresolvedItem(tensor, name, reason))
+                    records.append(
+                        NodeCost(
+                            name, op_types[i], domains[i], inputs, outputs,
+                            [_shape_list(t) for t in outs], macs, flops, read, written, status,
+                            kind, dtype, unit, list(notes), i, onnx_name, scope, source,
+                        )
+                    )  # fmt: skip
+                    continue
+            records.append(self._node_cost(g, i, consts, ins, outs, scope, source, key))
+        return records
+
+    def _node_cost(
+        self,
+        g: Graph,
+        i: int,
+        consts: Constants,
+        ins: list[TensorInfo | None],
+        outs: list[TensorInfo | None],
+        scope: list[str],
+        source: str,
+        key: tuple | None,
+    ) -> NodeCost:
+        """A node's record from its rule (`node_costs`: its tensors' infos, its module scope and
+        its key, None when it must not be kept)."""
+        name, inputs, outputs = g.names[i], g.node_inputs[i], g.outputs[i]
         op_type, domain = g.op_types[i], g.domains[i]
-        ins = list(map(get, inputs))
-        outs = list(map(get, outputs))
-        if "" in inputs or "" in outputs:  # an optional input or output left out: no tensor
-            ins = [get(n) if n else None for n in inputs]
-            outs = [get(n) if n else None for n in outputs]
-        scope, source, bad = scope_of(g.scope_texts.get(i), g.onnx_names[i])
-        self.bad_scopes += bad
-        key = None
-        stored = g.attr_keys.get(i, ())  # None: attributes holding a graph or a tensor
-        if (
-            stored is not None
-            and i not in consts.folded
-            and name not in self.quantized
-            and (len(inputs) < 2 or len(set(inputs)) == len(inputs))  # else bytes differ
-        ):
-            # A node with the op, attributes and tensor types of one costed before (each layer
-            # of a stack) has its figures: rules that read values are never kept (rule_cost).
-            try:
-                types = (tuple(map(_type_key, ins)), tuple(map(_type_key, outs)))
-            except AttributeError:  # a tensor without an info
-                types = (
-                    tuple([None if t is None else t.type_key for t in ins]),
-                    tuple([None if t is None else t.type_key for t in outs]),
-                )
-            key = (op_type, domain, stored, types)
-            done = self._done.get(key)
-            if done is not None:
-                macs, flops, status, kind, dtype, unit, notes, read, written, items = done
-                for side, k, reason in items:  # what it could not work out, on its own tensors
-                    tensor = (inputs if side else outputs)[k]
-                    self.unresolved.append(UnresolvedItem(tensor, name, reason))
-                return NodeCost(
-                    name, op_type, domain, inputs, outputs, [_shape_list(t) for t in outs],
-                    macs, flops, read, written, status, kind, dtype, unit, list(notes),
-                    i, g.onnx_names[i], scope, source,
-                )  # fmt: skip
+        get = self.infos.get
         entry = self.rule(domain, op_type)[0]
         rec = NodeCost(
             name,
@@ -687,16 +728,18 @@ def _memory_plan(
     names: list[str] = []
     step_nodes: list[int] = []  # each step's position in `nodes`
     constant = consts.constant
+    node_inputs, node_outputs, step = g.inputs, g.outputs, memory.Step
     for k, (i, rec) in enumerate(zip(g.order, nodes, strict=True)):
         if rec.status == "constant":
             continue
-        ins = g.inputs[i]
+        ins = node_inputs[i]
         if not constant.isdisjoint(ins):  # else the graph's list serves
             ins = [t for t in ins if t not in constant]
-        outs = g.outputs[i]
-        if rec.kind == "view" and len(outs) > 1:  # a view's extra outputs (Dropout's mask)
+        outs = node_outputs[i]
+        kind = rec.kind
+        if kind == "view" and len(outs) > 1:  # a view's extra outputs (Dropout's mask)
             outs = outs[:1] + [o for o in outs[1:] if o in g.consumers or o in g.graph_outputs]
-        steps.append(memory.Step(rec.name, rec.kind, ins, outs))
+        steps.append(step(rec.name, kind, ins, outs))
         names.append(rec.name)
         step_nodes.append(k)
     inputs = [t for t in g.graph_inputs if t not in constant and t not in held_outside]

@@ -293,6 +293,7 @@ def _info(name: str, elem_type: int, shape: Shape, _new: Any = object.__new__) -
         0,
         "",
     )
+    d["type_key"] = (elem_type, shape, 0)  # the cached TensorInfo.type_key: every node reads it
     return info
 
 

@@ -167,21 +167,10 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
     available = set(inits) | {vi.name for vi in graph.input}
     names = _display_names(t.onnx_names, t.op_types)
 
-    producer: dict[str, int] = {}
-    for i, outs in enumerate(t.outputs):
-        for out in outs:
-            if not out:
-                continue
-            if out in producer:
-                raise ModelError(
-                    f"tensor {out!r} is produced twice (by node {names[producer[out]]!r} "
-                    f"and node {names[i]!r})"
-                )
-            if out in available:
-                raise ModelError(
-                    f"tensor {out!r} produced by node {names[i]!r} is also a graph input or initializer"
-                )
-            producer[out] = i
+    producer = {out: i for i, outs in enumerate(t.outputs) for out in outs if out}
+    made = sum(map(len, t.outputs)) - sum(outs.count("") for outs in t.outputs)
+    if len(producer) != made or not available.isdisjoint(producer):
+        _check_producers(t.outputs, available, names)  # names the first
 
     inputs: list[list[str]] = []
     consumers: dict[str, list[int]] = {}
@@ -189,28 +178,29 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
     succs: list[list[int]] = [[] for _ in range(count)]  # not over t.nodes: a wrapper per node
     indeg = [0] * count
     file_order = True
+    made_by, readers_of, subgraphs = producer.get, consumers.get, t.subgraphs
     for i, ins in enumerate(t.inputs):
         names_in = ins if all(ins) else [n for n in ins if n]  # the same list when it can be
-        subs = t.subgraphs.get(i)
-        if subs:
+        if subgraphs and i in subgraphs:
             names_in = list(names_in)
-            for sub in subs:
+            for sub in subgraphs[i]:
                 names_in.extend(sorted(free_names(sub) - set(names_in)))
         last = -1
         for name in names_in:
-            p = producer.get(name)
+            p = made_by(name)
             if p is not None:
                 if p != last:  # duplicates are harmless, fewer is cheaper
                     succs[p].append(i)
                     indeg[i] += 1
                     last = p
-                file_order = file_order and p < i
+                if p >= i:  # read before made, or by itself: not the file's order (or a cycle)
+                    file_order = False
             elif name not in available:
                 raise ModelError(
                     f"node {names[i]!r} ({t.op_types[i]}) consumes tensor {name!r} that nothing "
                     "produces"
                 )
-            readers = consumers.get(name)
+            readers = readers_of(name)
             if readers is None:
                 consumers[name] = [i]
             elif readers[-1] != i:  # once per node
@@ -250,6 +240,25 @@ def build(graph: onnx.GraphProto, table: NodeTable | None = None) -> Graph:
         scope_texts=t.scope_texts,
         indeg=indeg,
     )
+
+
+def _check_producers(outputs: list[list[str]], available: set[str], names: list[str]) -> None:
+    """Raise on the first tensor produced twice, or produced and also a graph input."""
+    producer: dict[str, int] = {}
+    for i, outs in enumerate(outputs):
+        for out in outs:
+            if not out:
+                continue
+            if out in producer:
+                raise ModelError(
+                    f"tensor {out!r} is produced twice (by node {names[producer[out]]!r} "
+                    f"and node {names[i]!r})"
+                )
+            if out in available:
+                raise ModelError(
+                    f"tensor {out!r} produced by node {names[i]!r} is also a graph input or initializer"
+                )
+            producer[out] = i
 
 
 def _topological(

@@ -463,9 +463,13 @@ def has_payload(t: onnx.TensorProto) -> bool:
     locations: such a tensor has a shape and a dtype, and no value anything may read)."""
     if t.data_location == onnx.TensorProto.EXTERNAL:
         return False
-    if any(d == 0 for d in t.dims):
+    if 0 in t.dims:
         return True
-    return any(t.HasField(f) if f == "raw_data" else len(getattr(t, f)) for f in _PAYLOAD_FIELDS)
+    # each of _PAYLOAD_FIELDS, read in turn (asked of every small weight of a large graph)
+    return t.HasField("raw_data") or bool(
+        t.float_data or t.int32_data or t.string_data or t.int64_data or t.double_data
+        or t.uint64_data
+    )  # fmt: skip
 
 
 def _elements(t: onnx.TensorProto) -> int:

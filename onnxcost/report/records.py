@@ -107,9 +107,6 @@ def node_lines(nodes: list[NodeCost]) -> list[str]:
 
     encode = encoder()
 
-    def texts(names: list[str]) -> str:
-        return "[" + ", ".join(map(text, names)) + "]" if names else "[]"
-
     # the text around each node's own fields, by the other fields' values and types (1 and 1.0
     # are equal keys, but not the same text)
     around: dict[tuple, list[str]] = {}
@@ -129,11 +126,12 @@ def node_lines(nodes: list[NodeCost]) -> list[str]:
                 seg = around[key] = _segments(n.to_dict(copy=False), encode)
             if type(d["index"]) is not int or len(seg) != len(_OWN) + 1:
                 raise TypeError
-            s0, s1, s2, s3, s4, s5, s6 = seg
+            s0, s1, s2, s3, s4, s5, s6 = seg  # around a list: its brackets (see _segments)
             line = "".join(
                 (
-                    s0, text(d["name"]), s1, texts(d["inputs"]), s2, texts(d["outputs"]),
-                    s3, str(d["index"]), s4, text(d["onnx_name"]), s5, texts(d["scope"]), s6,
+                    s0, text(d["name"]), s1, ", ".join(map(text, d["inputs"])),
+                    s2, ", ".join(map(text, d["outputs"])), s3, str(d["index"]),
+                    s4, text(d["onnx_name"]), s5, ", ".join(map(text, d["scope"])), s6,
                 )
             )  # fmt: skip
         except (TypeError, KeyError):  # a field of another type: json's own encoding says
@@ -148,9 +146,11 @@ def _segments(record: dict[str, Any], encode: Callable[[object], str]) -> list[s
     own = []
     for i, (k, v) in enumerate(record.items()):
         seg[-1] += (", " if i else "") + encode(k) + ": "
-        if k in _OWN:
+        if k in _OWN:  # a list's brackets are the text's (a list of names: their texts, joined)
             own.append(k)
-            seg.append("")
+            listed = isinstance(v, list)
+            seg[-1] += "[" if listed else ""
+            seg.append("]" if listed else "")
         else:
             seg[-1] += encode(v)
     seg[-1] += "}"
