@@ -174,3 +174,25 @@ def test_help_imports_no_analysis() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stderr.strip() == "[]", out.stderr
+
+
+def test_the_process_exits_with_its_code_and_all_it_wrote(alexnet_path, tmp_path) -> None:
+    # `onnxcost` ends with os._exit (cli.main.run): what it printed must be flushed first, and
+    # the exit code be the command's
+    import subprocess
+    import sys
+
+    def cli(*args: str, **kw) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "onnxcost.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+    ok = cli("analyze", alexnet_path, "--format", "json")
+    assert ok.returncode == 0 and json.loads(ok.stdout)["totals"]["macs"] > 0  # every byte
+    bad = cli("analyze", str(tmp_path / "missing.onnx"))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no such file" in bad.stderr
+    over = cli("check", alexnet_path, "--max-flops", "1")
+    assert over.returncode == 1
+    # a reader that stops early (| head): no message about the pipe, no traceback
+    shell = f"{sys.executable} -m onnxcost.cli analyze {alexnet_path} --format json | head -c 1"
+    cut = subprocess.run(shell, shell=True, capture_output=True, text=True)
+    assert cut.stdout == "{" and "Error" not in cut.stderr and "Traceback" not in cut.stderr
