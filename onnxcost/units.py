@@ -101,11 +101,17 @@ def dumps(obj: object, indent: int = 2, end: str = "") -> str:
     Objects are spread over indented lines and a list of objects or lists has one element a
     line, each element and every other value written by json's C encoder on one line: `indent`
     makes json use its pure-Python encoder, 5x slower on a report of many nodes. `end` is
-    appended (a newline: no second copy of a large document to add it)."""
+    appended."""
+    return "".join(json_pieces(obj, indent, end))
+
+
+def json_pieces(obj: object, indent: int = 2, end: str = "") -> list[str]:
+    """`dumps`'s text in pieces, to be written one after another: a large document (30 MB for
+    64,000 nodes) is never joined into one more copy of itself."""
     try:
-        return _dumps(obj, indent, end)
+        return _pieces(obj, indent, end)
     except ValueError:  # an inf somewhere: rare, so the walk is paid only then
-        return _dumps(json_safe(obj), indent, end)
+        return _pieces(json_safe(obj), indent, end)
 
 
 def encoder() -> Callable[[object], str]:
@@ -126,7 +132,7 @@ class Encoded(list):
     """A list whose elements are JSON text already, each as `dumps` would write it (one a line)."""
 
 
-def _dumps(obj: object, indent: int, end: str) -> str:
+def _pieces(obj: object, indent: int, end: str) -> list[str]:
 
     encode = _encoder()
     out: list[str] = []
@@ -134,8 +140,11 @@ def _dumps(obj: object, indent: int, end: str) -> str:
     def write(o: object, pad: str) -> None:
         inner = pad + " " * indent
         if isinstance(o, Encoded) and o:
-            out.append("[\n" + inner)
-            out.append((",\n" + inner).join(o))
+            sep = "[\n" + inner
+            for x in o:  # as they are: no joined copy
+                out.append(sep)
+                out.append(x)
+                sep = ",\n" + inner
             out.append("\n" + pad + "]")
         elif isinstance(o, dict) and o:
             sep = "{\n"
@@ -159,7 +168,7 @@ def _dumps(obj: object, indent: int, end: str) -> str:
 
     write(obj, "")
     out.append(end)
-    return "".join(out)
+    return out
 
 
 def _encoder() -> Callable[[object], str]:

@@ -80,3 +80,21 @@ def test_model_options_bad_value_is_a_usage_error():
     r = CliRunner().invoke(show, ["--dim", "batch=zero"])
     assert r.exit_code == 2
     assert "--dim" in r.output and "not an integer" in r.output
+
+
+def test_output_chunks_keep_the_text_whole() -> None:
+    # write_output writes a report's pieces in chunks of about `size` characters: all of the
+    # text, in order, no empty chunk, a long piece cut, many short ones grouped
+    import random
+
+    from onnxcost.cli.options import _chunks
+
+    assert list(_chunks(["ab", "cd", "e"], size=3)) == ["abcd", "e"]
+    assert list(_chunks(["", "x" * 7, ""], size=3)) == ["xxx", "xxx", "x"]
+    assert list(_chunks(["", ""], size=3)) == []
+    rng = random.Random(3)
+    for _ in range(500):
+        pieces = ["x" * rng.choice([0, 1, 5, 50, 300, 2000]) for _ in range(rng.randint(0, 40))]
+        chunks = list(_chunks(pieces, size=500))
+        assert "".join(chunks) == "".join(pieces)
+        assert all(0 < len(c) < 1000 for c in chunks)

@@ -202,9 +202,9 @@ def _attach_formulas(report, formula_report, spec):
     return source
 
 
-def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
+def _render_any(report, fmt: str, per_node: bool, top: int) -> str | list[str]:
     from onnxcost.report import overlays
-    from onnxcost.report.render import render
+    from onnxcost.report.render import render, render_json
 
     if fmt == "html":
         from onnxcost.report.html import render_html  # plotly is imported only for this format
@@ -214,6 +214,8 @@ def _render_any(report, fmt: str, per_node: bool, top: int) -> str:
         data, warnings = overlays.netron_attachment(report)
     elif fmt == "model-explorer":
         data, _metric, warnings = overlays.model_explorer_data(report)
+    elif fmt == "json":
+        return render_json(report)  # in pieces: never joined (units.json_pieces)
     else:
         return render(report, fmt, per_node=per_node, top=top)
     for w in warnings:

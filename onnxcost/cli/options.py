@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -236,17 +236,41 @@ class GuardedGroup(click.Group):
             sys.exit(3)
 
 
-def write_output(text: str, output: str | None) -> None:
-    """Print, or write to FILE (never beside the model unless the user named that path)."""
+def write_output(text: str | list[str], output: str | None) -> None:
+    """Print, or write to FILE (never beside the model unless the user named that path). `text`:
+    a string, or pieces of one (a large report, never joined: see units.json_pieces)."""
+    chunks = _chunks([text] if isinstance(text, str) else text)
     if output in (None, "-"):
-        click.echo(text, nl=False)
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
         return
     try:
         with Path(output).open("w", encoding="utf-8") as f:
-            for k in range(0, len(text), 1 << 20):  # no encoded copy of a large report at once
-                f.write(text[k : k + (1 << 20)])
+            for chunk in chunks:
+                f.write(chunk)
     except OSError as e:
         raise OnnxCostError(f"cannot write {output}: {e.strerror or e}") from None
+
+
+def _chunks(pieces: list[str], size: int = 1 << 20) -> Iterator[str]:
+    """The pieces' text in chunks of about `size` characters: no encoded copy of a large report
+    at once, and not a write for each of its many small pieces."""
+    group: list[str] = []
+    held = 0
+    for piece in pieces:
+        if len(piece) > size:  # one long piece: cut
+            if held:
+                yield "".join(group)
+            yield from (piece[k : k + size] for k in range(0, len(piece), size))
+            group, held = [], 0
+            continue
+        group.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(group)
+            group, held = [], 0
+    if held:
+        yield "".join(group)
 
 
 class LazyGroup(GuardedGroup):

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 from onnxcost.report import sanitize
 from onnxcost.report.records import Report
 from onnxcost.report.table import table
-from onnxcost.units import dumps, format_bytes, format_count, format_seconds, ratio
+from onnxcost.units import (
+    dumps,
+    format_bytes,
+    format_count,
+    format_seconds,
+    json_pieces,
+    ratio,
+)
 
 if TYPE_CHECKING:  # scaling imports the analyzer: only a sweep needs it
     from onnxcost.analysis.scaling import ScalingRow
@@ -35,10 +42,15 @@ def _share(part: float, total: float) -> float:
 
 def render(report: Report, fmt: str = "table", per_node: bool = False, top: int = 10) -> str:
     if fmt == "json":
-        return dumps(report.to_dict(copy=False, as_text=True), end="\n")
+        return "".join(render_json(report))
     if fmt == "csv":
         return _csv(report)
     return _text(report, markdown=fmt == "markdown", per_node=per_node, top=top)
+
+
+def render_json(report: Report) -> list[str]:
+    """The JSON report's text in pieces, for writing one after another (units.json_pieces)."""
+    return json_pieces(report.to_dict(copy=False, as_text=True), end="\n")
 
 
 def _csv(report: Report) -> str:
