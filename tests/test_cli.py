@@ -196,3 +196,27 @@ def test_the_process_exits_with_its_code_and_all_it_wrote(alexnet_path, tmp_path
     shell = f"{sys.executable} -m onnxcost.cli analyze {alexnet_path} --format json | head -c 1"
     cut = subprocess.run(shell, shell=True, capture_output=True, text=True)
     assert cut.stdout == "{" and "Error" not in cut.stderr and "Traceback" not in cut.stderr
+
+
+def test_exit_functions_and_profilers_still_run(alexnet_path, tmp_path) -> None:
+    # the fast exit runs what was registered with atexit, and leaves a profiler (or coverage)
+    # the normal exit, where it writes its data
+    import subprocess
+    import sys
+
+    mark, stats = tmp_path / "ran", tmp_path / "stats.prof"
+    code = (
+        "import atexit, sys\n"
+        f"atexit.register(lambda: open({str(mark)!r}, 'w').write('yes'))\n"
+        f"sys.argv = ['onnxcost', 'analyze', {alexnet_path!r}, '-o', {str(tmp_path / 'r')!r}]\n"
+        "from onnxcost.cli.main import run\n"
+        "run()\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert mark.read_text() == "yes"
+    profiled = [sys.executable, "-m", "cProfile", "-o", str(stats), "-m", "onnxcost.cli"]
+    assert (
+        subprocess.run([*profiled, "analyze", alexnet_path, "-o", str(tmp_path / "s")]).returncode
+        == 0
+    )
+    assert stats.stat().st_size > 0

@@ -6,6 +6,7 @@ Each command's module is imported only when that command runs (or shows its help
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import sys
@@ -72,8 +73,9 @@ def run() -> None:
     (analyzer.no_cycle_collection); were it on between them, its first collection would scan
     every object the analysis made (8% of a 64,000-node analysis). Freeing those objects one by
     one as the process ends takes another 4%: the operating system frees them at once. Files the
-    command writes are closed by then. Not in `main` itself: a caller that goes on (CliRunner)
-    keeps its collector as it was."""
+    command writes are closed by then, and what was registered with atexit runs; under a tracer
+    or profiler (coverage, cProfile) the exit is Python's own, where they write their data. Not
+    in `main` itself: a caller that goes on (CliRunner) keeps its collector as it was."""
     gc.disable()
     try:
         main()
@@ -92,4 +94,8 @@ def run() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):  # a reader that went away (| head), a stream closed
         status = status or 120  # as Python's exit when its flush fails, without its message
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if sys.gettrace() or sys.getprofile() or run_exit_functions is None:
+        sys.exit(status)  # a tracer or profiler (coverage, cProfile) writes its data at exit
+    run_exit_functions()  # what was registered to run at exit (logging's flush, finalizers)
     os._exit(status)
