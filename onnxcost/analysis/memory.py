@@ -57,7 +57,7 @@ class Sizes(dict):
         if info is None:
             size = None
         else:
-            key = (info.shape, info.elem_type, info.item_bits)
+            key = info.type_key
             size = self._of_type.get(key, False)
             if size is False:
                 size = None if not info.sized else (info.numel(), info.nbytes())
