@@ -192,7 +192,7 @@ def _costed(
     coster = _Coster(opsets, shapes, weights.quantized, g)
 
     nodes = coster.node_costs(g, consts)
-    place = None if g.file_order else {i: k for k, i in enumerate(g.order)}  # node -> record
+    place = g.places()  # node -> its record
     for i, owned in weights.owners.items():
         rec = nodes[i if place is None else place[i]]
         rec.params, rec.weight_bytes = owned
@@ -773,7 +773,7 @@ def _weight_owners(g: Graph, consts: Constants) -> dict[int, tuple[int, int]]:
 
     # the first reader of each: a weight's readers are listed in file order (every node is in
     # the schedule, so any index given below is one of its nodes)
-    place = None if g.file_order else {i: k for k, i in enumerate(g.order)}
+    place = g.places()
     readers_of = g.consumers.get
     for t, w in consts.params.items():
         readers = readers_of(t)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import onnx
 
 from onnxcost.errors import ModelError
-from onnxcost.model.scopes import NAME_SCOPES_KEY
+from onnxcost.model.scopes import scope_texts
 
 
 @dataclass
@@ -48,6 +48,10 @@ class Graph:
     # per node, its entries in `succs` (a node reading two outputs of one producer, not one after
     # the other, is listed twice there)
     indeg: list[int]
+
+    def places(self) -> dict[int, int] | None:
+        """Each node's position in `order`; None when that is its index (the file's order)."""
+        return None if self.file_order else {i: k for k, i in enumerate(self.order)}
 
     def producer_node(self, name: str) -> onnx.NodeProto | None:
         i = self.producer.get(name)
@@ -85,7 +89,7 @@ def read_nodes(graph: onnx.GraphProto) -> NodeTable:
         inputs(node.input[:])  # a slice: the fastest way to a list
         outputs(node.output[:])
         if node.metadata_props:
-            texts = [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
+            texts = scope_texts(node)
             if texts:
                 t.scope_texts[i] = texts
         if node.attribute:

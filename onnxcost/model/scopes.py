@@ -56,8 +56,12 @@ def _from_name(name: str) -> list[str]:
 def node_scope(node: onnx.NodeProto, name: str | None = None) -> tuple[list[str], str, bool]:
     """(scope segments, source, metadata_unreadable). source: metadata | name | none.
     `name`: the node's name, if read already."""
-    texts = [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
-    return scope_of(texts, node.name if name is None else name)
+    return scope_of(scope_texts(node), node.name if name is None else name)
+
+
+def scope_texts(node: onnx.NodeProto) -> list[str]:
+    """The node's metadata texts under NAME_SCOPES_KEY, as written."""
+    return [p.value for p in node.metadata_props if p.key == NAME_SCOPES_KEY]
 
 
 def scope_of(texts: list[str] | None, name: str) -> tuple[list[str], str, bool]:
@@ -73,4 +77,4 @@ def scope_of(texts: list[str] | None, name: str) -> tuple[list[str], str, bool]:
     return segments, ("name" if segments else "none"), bad
 
 
-__all__ = ["NAME_SCOPES_KEY", "node_scope", "scope_of"]
+__all__ = ["NAME_SCOPES_KEY", "node_scope", "scope_of", "scope_texts"]
