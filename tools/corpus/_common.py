@@ -23,6 +23,19 @@ MANIFEST = CORPUS / "manifest.json"
 Dim = int | str | None
 
 
+# BART's family (bart, marian, pegasus, whisper) in the corpora: 2 + 2 layers of 4 heads,
+# d_model 64 (build.py's bart, hf_zoo.py's family)
+BART_LIKE = dict(
+    d_model=64,
+    encoder_layers=2,
+    decoder_layers=2,
+    encoder_attention_heads=4,
+    decoder_attention_heads=4,
+    encoder_ffn_dim=128,
+    decoder_ffn_dim=128,
+)
+
+
 def load_manifest() -> list[dict]:
     if not MANIFEST.exists():
         return []

@@ -43,6 +43,7 @@ import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
+    BART_LIKE,
     CORPUS,
     MODELS,
     binding,
@@ -360,18 +361,7 @@ def _hf_models():
             )
         ),
         "bart": seq2seq(
-            lambda: tf.BartForConditionalGeneration(
-                tf.BartConfig(
-                    d_model=64,
-                    encoder_layers=2,
-                    decoder_layers=2,
-                    encoder_attention_heads=4,
-                    decoder_attention_heads=4,
-                    encoder_ffn_dim=128,
-                    decoder_ffn_dim=128,
-                    **small,
-                )
-            )
+            lambda: tf.BartForConditionalGeneration(tf.BartConfig(**BART_LIKE, **small))
         ),
     }
 
@@ -558,13 +548,7 @@ def _optimum_seq2seq(arch: str) -> Callable[[], list[dict]]:
             enc_len = S
         else:
             cfg = tf.WhisperConfig(
-                d_model=64,
-                encoder_layers=2,
-                decoder_layers=2,
-                encoder_attention_heads=4,
-                decoder_attention_heads=4,
-                encoder_ffn_dim=128,
-                decoder_ffn_dim=128,
+                **BART_LIKE,
                 vocab_size=VOCAB,
                 num_mel_bins=80,
                 max_source_positions=1500,

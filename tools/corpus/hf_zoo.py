@@ -43,7 +43,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import onnx
-from _common import binding, vmap_free_masks
+from _common import BART_LIKE, binding, vmap_free_masks
 
 B, S, P = 2, 16, 8
 VOCAB = 1000
@@ -75,16 +75,7 @@ def _specs() -> dict:
         **small,
     )
 
-    # BART's family (bart, marian, pegasus, whisper): 2 + 2 layers of 4 heads, d_model 64
-    bart_like = dict(
-        d_model=64,
-        encoder_layers=2,
-        decoder_layers=2,
-        encoder_attention_heads=4,
-        decoder_attention_heads=4,
-        encoder_ffn_dim=128,
-        decoder_ffn_dim=128,
-    )
+    bart_like = BART_LIKE
     wav2vec_like = dict(  # wav2vec2, hubert: a 3-layer conv front end, 1600 samples -> 79 frames
         hidden_size=32,
         num_hidden_layers=2,
